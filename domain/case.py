@@ -1,0 +1,378 @@
+"""The case aggregate: one client's guidance trajectory with one provider (R-xx in
+shared/DOMAIN.md).
+
+Commands check the rules (``domain.rules``) against the current state and then trigger a
+past-tense event. Events only *apply*: a replay never refuses history. State is the pure fold
+of ``domain.state`` over the effective entries, so a correction or retraction refolds.
+"""
+
+# No ``from __future__ import annotations`` here: eventsourcing turns the nested event
+# classes into dataclasses and the msgspec mapper reads their real annotations.
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from eventsourcing.domain import Aggregate, Snapshot
+
+from domain import facts as f
+from domain import rules
+from domain.catalogue import Catalogue
+from domain.errors import RuleViolation
+from domain.state import CaseState, Entry, evolve, fold
+from domain.values import Actor
+
+
+class CaseSnapshotState(msgspec.Struct, kw_only=True):
+    created_on: datetime
+    modified_on: datetime
+    entries: list[Entry]
+    state: CaseState
+
+
+class Case(Aggregate):
+    """Casus: a referral, its indications, care, contacts, evaluations and end."""
+
+    class Event(Aggregate.Event):
+        actor: Actor
+        occurred_on: date
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate._apply_fact(self)
+
+    class CaseOpened(Aggregate.Created):
+        """Aanmelding (referral) by the municipality."""
+
+        actor: Actor
+        occurred_on: date
+        fact: f.Referral
+
+    class IntakeHeld(Event):
+        fact: f.Intake
+
+    class IndicationGranted(Event):
+        """Beschikking / toewijzing. v2 carries the iWmo volume; v1 (legacy imports) had a
+        flat ``hours_per_week``."""
+
+        fact: f.Indication
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            fact = state["fact"]
+            hours = fact.pop("hours_per_week", None)
+            if "volume" not in fact:
+                if hours is None:
+                    fact["volume"] = {"amount": "1", "unit": "piece_output", "frequency": "week"}
+                else:
+                    fact["volume"] = {"amount": str(hours), "unit": "hour", "frequency": "week"}
+
+    class SupportPlanAgreed(Event):
+        """Ondersteuningsplan."""
+
+        fact: f.SupportPlan
+
+    class CareStarted(Event):
+        fact: f.CareStart
+
+    class ContactRecorded(Event):
+        fact: f.Contact
+
+    class NoShowRecorded(Event):
+        """A missed appointment; a timely cancellation (R-13) is recorded too and classified
+        by the projections as a cancellation, not a no-show."""
+
+        fact: f.NoShow
+
+    class EvaluationRecorded(Event):
+        fact: f.Evaluation
+
+    class ChangeRequested(Event):
+        """Wijzigingsverzoek by the provider."""
+
+        fact: f.ChangeRequest
+
+    class ChangeDecided(Event):
+        """The municipality's decision on a change request."""
+
+        fact: f.ChangeDecision
+
+    class ScaleChanged(Event):
+        """Op-/afschaling: the running assignment is withdrawn and a new one starts."""
+
+        fact: f.ScaleChange
+
+    class IndicationExtended(Event):
+        """Verlenging: same assignment number, later end date."""
+
+        fact: f.Extension
+
+    class CaseEnded(Event):
+        """Beëindiging (uitstroom)."""
+
+        fact: f.End
+
+    class AwbzIndicationConverted(Event):
+        """Technische omzetting of an AWBZ indication (R-05)."""
+
+        fact: f.AwbzConversion
+
+    class EventRetracted(Event):
+        fact: f.Retraction
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate._apply_retraction(self)
+
+    class EventCorrected(Event):
+        fact: f.Correction
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate._apply_correction(self)
+
+    class Snapshot(Snapshot):
+        state: CaseSnapshotState  # type: ignore[assignment]
+
+        @classmethod
+        def take(cls, aggregate: Any) -> "Case.Snapshot":
+            return cls(  # type: ignore[call-arg]
+                originator_id=aggregate.id,
+                originator_version=aggregate.version,
+                timestamp=cls.create_timestamp(),
+                topic="domain.case:Case",
+                state=CaseSnapshotState(
+                    created_on=aggregate.created_on,
+                    modified_on=aggregate.modified_on,
+                    entries=list(aggregate.entries),
+                    state=aggregate.state,
+                ),
+            )
+
+        def mutate(self, _: Any) -> "Case":
+            case = object.__new__(Case)
+            case.__dict__.update(
+                _id=self.originator_id,
+                _version=self.originator_version,
+                _created_on=self.state.created_on,
+                _modified_on=self.state.modified_on,
+                _pending_events=[],
+                entries=list(self.state.entries),
+                state=self.state.state,
+            )
+            return case
+
+    # --- construction --------------------------------------------------------------
+
+    def __init__(self, actor: Actor, occurred_on: date, fact: f.Referral) -> None:
+        self.entries: list[Entry] = [
+            Entry(
+                version=1,
+                event_type="CaseOpened",
+                role=actor.role,
+                occurred_on=occurred_on,
+                fact=fact,
+            )
+        ]
+        self.state: CaseState = evolve(None, 1, fact)
+
+    @classmethod
+    def open(
+        cls, actor: Actor, referral: f.Referral, cat: Catalogue, case_id: UUID | None = None
+    ) -> "Case":
+        """Open a case on a referral (aanmelding)."""
+        if referral.tenant != cat.tenant:
+            raise RuleViolation("C-03", f"the case belongs to {cat.tenant}")
+        if referral.municipality not in cat.municipalities:
+            raise RuleViolation(
+                "C-03", f"{referral.municipality!r} is not a municipality of {cat.tenant}"
+            )
+        return cls._create(
+            cls.CaseOpened,
+            id=case_id,
+            actor=actor,
+            occurred_on=referral.referred_on,
+            fact=referral,
+        )
+
+    # --- commands ------------------------------------------------------------------
+
+    def record(self, actor: Actor, fact: f.Fact, cat: Catalogue) -> None:
+        """Record a fact after checking the lifecycle rules against the current state."""
+        rules.check_fact(cat, self.state, fact)
+        self.trigger_event(
+            EVENT_FOR_FACT[type(fact)], actor=actor, occurred_on=fact.business_date(), fact=fact
+        )
+
+    def decide_change(self, actor: Actor, decision: f.ChangeDecision, cat: Catalogue) -> None:
+        """Decide a provider's change request; a granted one changes the entitlement in the
+        same transaction (an extension keeps the assignment number, a scale change is a
+        withdrawal plus a new assignment)."""
+        rules.check_not_ended(self.state, "a decision")
+        open_req = self.state.request(decision.request_id)
+        if open_req is None:
+            raise RuleViolation("C-07", f"no open change request {decision.request_id}")
+        req = open_req.request
+        if decision.decided_on < self.entry(open_req.version).occurred_on - _LONG_AGO:
+            raise RuleViolation("C-04", "decided before the request")
+        effect: f.Fact | None = None
+        if decision.granted:
+            current = self.state.current
+            assert current is not None
+            if req.kind == "extension":
+                assert req.ends_on is not None
+                effect = f.Extension(
+                    assignment_number=current.assignment_number,
+                    ends_on=req.ends_on,
+                    decided_on=decision.decided_on,
+                    reason=decision.reason,
+                )
+            else:
+                effect = f.ScaleChange(
+                    effective_on=req.effective_on,
+                    product=req.product or current.product,
+                    volume=req.volume or current.volume,
+                    surcharge=current.surcharge if req.surcharge is None else req.surcharge,
+                    reason=decision.reason or req.report,
+                    assignment_number=decision.assignment_number,
+                    decided_on=decision.decided_on,
+                )
+            rules.check_fact(cat, self.state, effect)
+        self.trigger_event(
+            self.ChangeDecided, actor=actor, occurred_on=decision.decided_on, fact=decision
+        )
+        if effect is not None:
+            self.record(actor, effect, cat)
+
+    def retract(self, actor: Actor, retraction: f.Retraction, cat: Catalogue) -> None:
+        """Take an earlier event out of the count; it stays in the log."""
+        target = rules.check_correction_target(self.entries, retraction.event_version, actor)
+        self._check_refold(retraction.event_version, None)
+        self.trigger_event(
+            self.EventRetracted, actor=actor, occurred_on=target.occurred_on, fact=retraction
+        )
+
+    def correct(self, actor: Actor, correction: f.Correction, cat: Catalogue) -> None:
+        """Replace an earlier event's fact by a corrected one of the same kind."""
+        target = rules.check_correction_target(self.entries, correction.event_version, actor)
+        new = correction.replacement
+        if type(new) is not type(target.fact):
+            raise RuleViolation(
+                "C-07",
+                f"version {target.version} holds a {type(target.fact).__name__}, "
+                f"not a {type(new).__name__}",
+            )
+        self._check_replacement(cat, target, new)
+        self._check_refold(correction.event_version, new)
+        self.trigger_event(
+            self.EventCorrected, actor=actor, occurred_on=new.business_date(), fact=correction
+        )
+
+    # --- queries -----------------------------------------------------------------
+
+    def entry(self, version: int) -> Entry:
+        return next(e for e in self.entries if e.version == version)
+
+    def state_on(self, day: date) -> CaseState | None:
+        """What was true on business date ``day`` by what this version of the case knows."""
+        return fold(self.entries, on=day)
+
+    # --- evolution (never refuses) ---------------------------------------------------
+
+    def _apply_fact(self, event: Any) -> None:
+        entry = Entry(
+            version=event.originator_version,
+            event_type=type(event).__name__,
+            role=event.actor.role,
+            occurred_on=event.occurred_on,
+            fact=event.fact,
+        )
+        self.entries.append(entry)
+        self.state = evolve(self.state, entry.version, entry.fact)
+
+    def _apply_retraction(self, event: Any) -> None:
+        self.entries = _replace_entry(
+            self.entries, event.fact.event_version, event.originator_version, None
+        )
+        self.state = _refold(self.entries)
+
+    def _apply_correction(self, event: Any) -> None:
+        self.entries = _replace_entry(
+            self.entries,
+            event.fact.event_version,
+            event.originator_version,
+            event.fact.replacement,
+        )
+        self.state = _refold(self.entries)
+
+    # --- helpers for corrections -------------------------------------------------------
+
+    def _check_replacement(self, cat: Catalogue, target: Entry, new: f.Fact) -> None:
+        """The replacement must pass the checks its kind of fact passes, judged against the
+        case as it would be without the original."""
+        without = [e for e in self.entries if e.version != target.version]
+        before = _refold(without)
+        if isinstance(new, f.Indication | f.AwbzConversion):
+            # A corrected indication keeps its assignment number (iWmo correction).
+            product = rules.check_product(
+                cat, new.product, new.starts_on, new.volume, surcharge=new.surcharge
+            )
+            rules.check_duration(product, new.starts_on, new.ends_on)
+            return
+        if isinstance(new, f.ScaleChange):
+            return  # checked for consistency by the refold
+        rules.check_fact(cat, _without_end(before, target, new), new)
+
+    def _check_refold(self, version: int, replacement: f.Fact | None) -> None:
+        trial = _replace_entry(self.entries, version, self.version + 1, replacement)
+        state = _refold(trial)
+        rules.check_consistent(state)
+
+
+_LONG_AGO = __import__("datetime").timedelta(days=3650)
+
+
+def _without_end(state: CaseState, target: Entry, new: f.Fact) -> CaseState:
+    """A correction of the end itself is judged as if the case were still open."""
+    if isinstance(new, f.End) and isinstance(target.fact, f.End):
+        return msgspec.structs.replace(state, ended_on=None, end_reason=None, destination=None)
+    return state
+
+
+def _replace_entry(
+    entries: list[Entry], version: int, by_version: int, replacement: f.Fact | None
+) -> list[Entry]:
+    out = []
+    for e in entries:
+        if e.version == version:
+            e = msgspec.structs.replace(
+                e,
+                retracted=replacement is None,
+                fact=replacement if replacement is not None else e.fact,
+                occurred_on=replacement.business_date()
+                if replacement is not None
+                else e.occurred_on,
+                corrected_by=[*e.corrected_by, by_version],
+            )
+        out.append(e)
+    return out
+
+
+def _refold(entries: list[Entry]) -> CaseState:
+    state = fold(entries)
+    assert state is not None
+    return state
+
+
+EVENT_FOR_FACT: dict[type[f.Fact], type[Case.Event]] = {
+    f.Intake: Case.IntakeHeld,
+    f.Indication: Case.IndicationGranted,
+    f.SupportPlan: Case.SupportPlanAgreed,
+    f.CareStart: Case.CareStarted,
+    f.Contact: Case.ContactRecorded,
+    f.NoShow: Case.NoShowRecorded,
+    f.Evaluation: Case.EvaluationRecorded,
+    f.ChangeRequest: Case.ChangeRequested,
+    f.ScaleChange: Case.ScaleChanged,
+    f.Extension: Case.IndicationExtended,
+    f.End: Case.CaseEnded,
+    f.AwbzConversion: Case.AwbzIndicationConverted,
+}

@@ -1,0 +1,242 @@
+"""The contract catalogue: products, financing, limits, caps and prices as versioned data.
+
+Rules that change by contract or year live in one TOML file per tenant (region) beside this
+module, never in code. Each entry carries its validity, so a replay of a 2016 event uses the
+2016 entry. Files are decoded with msgspec against the Structs below; a bad file stops
+start-up with a :class:`CatalogueError` naming the file, the field and the problem.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from datetime import date
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+from domain.errors import RuleViolation
+from domain.values import Unit
+
+CATALOGUE_DIR = Path(__file__).parent
+
+Financing = Literal["result", "hourly"]
+Segment = Literal["ambulant", "mo"]
+NoShowRule = Literal["never", "always", "capped"]
+PricePer = Literal["four_weeks", "week", "hour"]
+Settlement = Literal["four_weeks", "month"]
+
+
+class Entry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Something valid from ``valid_from`` up to and including ``valid_until``."""
+
+    valid_from: date
+    valid_until: date | None = None
+
+    def valid_on(self, day: date) -> bool:
+        return self.valid_from <= day and (self.valid_until is None or day <= self.valid_until)
+
+
+class Price(Entry, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A price per client per period (result financing) or per hour (hourly)."""
+
+    amount: Decimal
+    surcharge_amount: Decimal | None = None
+    per: PricePer
+    settled: Settlement | None = None
+    source: str
+
+
+class Product(Entry, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    code: str
+    name: str
+    financing: Financing
+    segment: Segment = "ambulant"
+    units: list[Unit]
+    #: The rule a date outside the validity is refused under (e.g. R-04 for IB0).
+    validity_rule: str = "C-03"
+    min_months: int | None = None
+    max_months: int | None = None
+    #: How an extension relates to ``max_months``: ``within_max`` keeps the whole allocation
+    #: within it (02A03, 02A04), ``new_period`` opens a new allocation period (02A05).
+    extension: Literal["none", "within_max", "new_period"] = "new_period"
+    no_show: NoShowRule | None = None
+    no_show_cap: int | None = None
+    surcharge_allowed: bool = False
+    prices: list[Price] = []
+    source: str
+
+    def price_on(self, day: date) -> Price | None:
+        return next((p for p in self.prices if p.valid_on(day)), None)
+
+
+class Caps(Entry, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """R-11 indirect share of client-bound time and R-16 digital share of direct time."""
+
+    indirect_max_share: Decimal
+    digital_max_share: Decimal
+    source: str
+
+
+class SettlementRule(Entry, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """R-02: how result financing is counted (``period``) and settled (``settled``)."""
+
+    period: Literal["four_weeks", "week"]
+    settled: Settlement
+    source: str
+
+
+class Conversion(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """R-05: AWBZ class 1-2 to the low product, class 3+ to the high product."""
+
+    effective_on: date
+    low_classes_up_to: int
+    low_product: str
+    high_product: str
+    surcharge_codes: list[str]
+    source: str
+
+
+class Catalogue(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    tenant: str
+    version: str
+    municipalities: list[str]
+    products: list[Product]
+    caps: list[Caps] = []
+    settlements: list[SettlementRule] = []
+    conversion: Conversion | None = None
+    intake_within_days: int = 14
+    decision_within_days: int = 56
+    lasting_outflow_months: int = 12
+    no_show_notice_hours: int = 24
+
+    def product(self, code: str, on: date) -> Product:
+        """The product ``code`` in force on ``on``; refused when unknown or not valid then."""
+        versions = [p for p in self.products if p.code == code]
+        if not versions:
+            raise RuleViolation("C-03", f"product {code!r} is not in the {self.tenant} catalogue")
+        for p in versions:
+            if p.valid_on(on):
+                return p
+        rule = versions[0].validity_rule
+        spans = ", ".join(f"{p.valid_from}..{p.valid_until or ''}" for p in versions)
+        raise RuleViolation(rule, f"product {code} is not valid on {on} (valid {spans})")
+
+    def product_any(self, code: str) -> Product | None:
+        """The latest entry for ``code`` regardless of date (for classification only)."""
+        versions = [p for p in self.products if p.code == code]
+        return versions[-1] if versions else None
+
+    def caps_on(self, day: date) -> Caps | None:
+        return next((c for c in self.caps if c.valid_on(day)), None)
+
+    def settlement_on(self, day: date) -> SettlementRule | None:
+        return next((s for s in self.settlements if s.valid_on(day)), None)
+
+
+class CatalogueError(Exception):
+    """A catalogue file is unreadable or inconsistent; start-up stops."""
+
+    def __init__(self, path: Path, field: str, problem: str) -> None:
+        super().__init__(f"{path}: {field}: {problem}")
+        self.path, self.field, self.problem = path, field, problem
+
+
+def load_file(path: Path) -> Catalogue:
+    """Decode and check one catalogue file."""
+    try:
+        cat = msgspec.toml.decode(path.read_bytes(), type=Catalogue)
+    except msgspec.ValidationError as e:
+        # msgspec says "Expected `int`, got `str` - at `$.products[0].max_months`".
+        problem, _, where = str(e).partition(" - at ")
+        raise CatalogueError(path, where.strip("`") or "$", problem) from None
+    except (msgspec.DecodeError, OSError) as e:
+        raise CatalogueError(path, "$", str(e)) from None
+    _check_consistency(path, cat)
+    return cat
+
+
+def _check_consistency(path: Path, cat: Catalogue) -> None:
+    def spans(entries: Iterable[Entry], where: str) -> None:
+        ordered = sorted(entries, key=lambda e: e.valid_from)
+        for i, e in enumerate(ordered):
+            if e.valid_until is not None and e.valid_until < e.valid_from:
+                raise CatalogueError(path, where, f"valid_until {e.valid_until} < valid_from")
+            nxt = ordered[i + 1] if i + 1 < len(ordered) else None
+            if nxt and (e.valid_until is None or e.valid_until >= nxt.valid_from):
+                raise CatalogueError(path, where, f"validity overlaps at {nxt.valid_from}")
+
+    for code in {p.code for p in cat.products}:
+        versions = [p for p in cat.products if p.code == code]
+        spans(versions, f"$.products[code={code}]")
+        for p in versions:
+            spans(p.prices, f"$.products[code={code}].prices")
+            if p.no_show == "capped" and not p.no_show_cap:
+                raise CatalogueError(path, f"$.products[code={code}].no_show_cap", "required")
+            if p.financing == "hourly" and not set(p.units) <= {"hour", "minute"}:
+                raise CatalogueError(path, f"$.products[code={code}].units", "hourly units")
+    spans(cat.caps, "$.caps")
+    spans(cat.settlements, "$.settlements")
+    if cat.conversion:
+        for code in (cat.conversion.low_product, cat.conversion.high_product):
+            if code not in {p.code for p in cat.products}:
+                raise CatalogueError(path, "$.conversion", f"unknown product {code}")
+
+
+class Catalogues:
+    """All tenants' catalogues, loaded once."""
+
+    def __init__(self, catalogues: Iterable[Catalogue]) -> None:
+        self._by_tenant = {c.tenant: c for c in catalogues}
+
+    @property
+    def tenants(self) -> list[str]:
+        return sorted(self._by_tenant)
+
+    def for_tenant(self, tenant: str) -> Catalogue:
+        try:
+            return self._by_tenant[tenant]
+        except KeyError:
+            raise RuleViolation("C-03", f"tenant {tenant!r} has no catalogue") from None
+
+    @classmethod
+    def load(cls, directory: Path | None = None) -> Catalogues:
+        directory = directory or Path(os.environ.get("CASELOG_CATALOGUE_DIR") or CATALOGUE_DIR)
+        files = sorted(p for p in directory.glob("*.toml") if not p.name.startswith("example"))
+        if not files:
+            raise CatalogueError(directory, "$", "no catalogue files (*.toml)")
+        cats = [load_file(p) for p in files]
+        seen: dict[str, Path] = {}
+        for path, c in zip(files, cats, strict=True):
+            if c.tenant in seen:
+                raise CatalogueError(path, "$.tenant", f"{c.tenant} also in {seen[c.tenant]}")
+            seen[c.tenant] = path
+        return cls(cats)
+
+
+@cache
+def default_catalogues() -> Catalogues:
+    return Catalogues.load()
+
+
+class _Tariff(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    tenant: str
+    product: str
+    prices: list[Price]
+
+
+class _TariffFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    note: str
+    tariffs: list[_Tariff]
+
+
+def load_example_tariffs(path: Path | None = None) -> dict[tuple[str, str], list[Price]]:
+    """Example hourly tariffs for demo data only (the seeds name no such prices).
+
+    Keyed by (tenant, product code)."""
+    path = path or CATALOGUE_DIR / "example-tariffs.toml"
+    data = msgspec.toml.decode(path.read_bytes(), type=_TariffFile)
+    return {(t.tenant, t.product): t.prices for t in data.tariffs}

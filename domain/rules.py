@@ -1,0 +1,315 @@
+"""Lifecycle rules: small pure ``check_*`` functions that refuse a fact with its rule id.
+
+R-xx ids come from shared/DOMAIN.md; C-xx ids are caselog's own lifecycle rules, listed in
+docs/rules.md. Soft rules about money and reporting (R-11, R-16, declarability, R-14/R-15/R-18
+signals) never refuse a fact here: the projections classify them.
+"""
+
+from __future__ import annotations
+
+import calendar
+from datetime import date, timedelta
+
+from domain import facts as f
+from domain.catalogue import Catalogue, Product
+from domain.errors import InvalidValue, RuleViolation
+from domain.state import CaseState, Entry
+from domain.values import ZRM_DOMAINS, Actor, Goal, Volume
+
+MAX_MINUTES_PER_DAY = 24 * 60
+
+
+def add_months(day: date, months: int) -> date:
+    y, m = divmod(day.month - 1 + months, 12)
+    year, month = day.year + y, m + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+# --- single-value checks ---------------------------------------------------------------
+
+
+def check_goals(goals: list[Goal]) -> None:
+    for g in goals:
+        if g.domain not in ZRM_DOMAINS:
+            raise InvalidValue("R-24", f"unknown ZRM domain {g.domain!r}")
+
+
+def check_zrm_scores(zrm: dict[str, int]) -> None:
+    for domain, score in zrm.items():
+        if domain not in ZRM_DOMAINS:
+            raise InvalidValue("R-24", f"unknown ZRM domain {domain!r}")
+        if not 1 <= score <= 5:
+            raise InvalidValue("R-23", f"ZRM score {score} for {domain} is outside 1..5")
+
+
+def check_contact_values(c: f.Contact) -> None:
+    if not 1 <= c.minutes <= MAX_MINUTES_PER_DAY:
+        raise InvalidValue("C-06", f"minutes {c.minutes} must be 1..{MAX_MINUTES_PER_DAY}")
+    if c.professionals < 1 or c.participants < 1:
+        raise InvalidValue("C-06", "professionals and participants must be at least 1")
+    if c.kind != "group" and c.participants != 1:
+        raise InvalidValue("C-06", "participants other than 1 only for group contacts (R-12)")
+
+
+def check_product(
+    cat: Catalogue, code: str, on: date, volume: Volume, *, surcharge: bool
+) -> Product:
+    """The product exists for the tenant on that date (C-03, or its own rule such as R-04),
+    takes the volume's unit (C-03) and allows a surcharge (R-01)."""
+    product = cat.product(code, on)
+    if not volume.amount > 0:
+        raise InvalidValue("C-06", f"volume amount must be positive, not {volume.amount}")
+    if volume.unit not in product.units:
+        raise InvalidValue(
+            "C-03", f"{code} takes volume in {'/'.join(product.units)}, not {volume.unit}"
+        )
+    if surcharge and not product.surcharge_allowed:
+        raise RuleViolation("R-01", f"{code} carries no surcharge (opslag)")
+    return product
+
+
+def check_duration(product: Product, starts_on: date, ends_on: date) -> None:
+    """C-04 order and C-05 the product's duration limits (02A03 1-12 months, 02A04/02A05 at
+    most 12 months per allocation)."""
+    if ends_on < starts_on:
+        raise RuleViolation("C-04", f"ends_on {ends_on} is before starts_on {starts_on}")
+    if product.max_months and ends_on > add_months(starts_on, product.max_months) - timedelta(1):
+        raise RuleViolation(
+            "C-05", f"{product.code} runs at most {product.max_months} months per allocation"
+        )
+    if product.min_months and ends_on < add_months(starts_on, product.min_months) - timedelta(1):
+        raise RuleViolation("C-05", f"{product.code} runs at least {product.min_months} month(s)")
+
+
+def check_segment(cat: Catalogue, state: CaseState, product: Product) -> None:
+    """R-08: a case on an MO product stays on MO products."""
+    if not state.assignments:
+        return
+    prev = cat.product_any(state.assignments[-1].product)
+    if prev and prev.segment == "mo" and product.segment != "mo":
+        raise RuleViolation(
+            "R-08", f"an IB MO client stays on MO products; {product.code} is not one"
+        )
+
+
+# --- lifecycle checks --------------------------------------------------------------------
+
+
+def check_not_ended(state: CaseState, what: str) -> None:
+    if state.ended_on is not None:
+        raise RuleViolation(
+            "C-01", f"the case ended on {state.ended_on}; {what} needs a correction instead"
+        )
+
+
+def check_dated_within_case(state: CaseState, day: date, what: str) -> None:
+    """C-01: after the end only late registrations of what happened up to the end."""
+    if day < state.referred_on:
+        raise RuleViolation("C-04", f"{what} on {day} is before the referral ({state.referred_on})")
+    if state.ended_on is not None and day > state.ended_on:
+        raise RuleViolation("C-01", f"{what} on {day} is after the end ({state.ended_on})")
+
+
+def check_within_care(state: CaseState, day: date, what: str) -> None:
+    """R-20 no care without a decision; C-02 care facts only within start..end of care."""
+    if not state.assignments:
+        raise RuleViolation("R-20", f"no {what} before an indication (beschikking) exists")
+    if state.started_on is None:
+        raise RuleViolation("C-02", f"{what} before care has started")
+    if day < state.started_on:
+        raise RuleViolation("C-02", f"{what} on {day} is before care started ({state.started_on})")
+    check_dated_within_case(state, day, what)
+
+
+def check_consistent(state: CaseState) -> None:
+    """Invariants a corrected history must still satisfy."""
+    if state.started_on is not None:
+        if not state.assignments:
+            raise RuleViolation("R-20", "care started without an indication")
+        if state.started_on < min(a.starts_on for a in state.assignments):
+            raise RuleViolation("R-20", "care starts before the indication starts")
+    if state.ended_on is not None and state.ended_on < (state.started_on or state.referred_on):
+        raise RuleViolation("C-04", "the end lies before the start of care")
+
+
+def check_fact(cat: Catalogue, state: CaseState, fact: f.Fact) -> None:
+    """Refuse ``fact`` on ``state`` with the rule it breaks. Pure."""
+    match fact:
+        case f.Intake():
+            check_not_ended(state, "an intake")
+            check_dated_within_case(state, fact.held_on, "the intake")
+            if state.intake_on is not None:
+                raise RuleViolation("C-07", f"the intake was held on {state.intake_on} already")
+        case f.Indication() | f.AwbzConversion():
+            check_not_ended(state, "an indication")
+            product = check_product(
+                cat, fact.product, fact.starts_on, fact.volume, surcharge=fact.surcharge
+            )
+            check_duration(product, fact.starts_on, fact.ends_on)
+            check_segment(cat, state, product)
+            if isinstance(fact, f.Indication):
+                check_goals(fact.goals)
+                if fact.decided_on and fact.decided_on < state.referred_on:
+                    raise RuleViolation("C-04", "decided before the referral")
+            else:
+                check_conversion(cat, fact)
+            if any(a.assignment_number == fact.assignment_number for a in state.assignments):
+                raise RuleViolation(
+                    "C-07", f"assignment {fact.assignment_number} exists; correct or extend it"
+                )
+        case f.SupportPlan():
+            check_not_ended(state, "a support plan")
+            check_dated_within_case(state, fact.agreed_on, "the support plan")
+            if not state.assignments:
+                raise RuleViolation("R-22", "the support plan is based on an indication")
+            check_goals(fact.goals)
+        case f.CareStart():
+            check_not_ended(state, "a start of care")
+            if state.started_on is not None:
+                raise RuleViolation("C-07", f"care started on {state.started_on} already")
+            if not state.assignments:
+                raise RuleViolation("R-20", "care may start only after a decision exists")
+            if state.assignment_on(fact.started_on) is None:
+                raise RuleViolation("R-20", f"no indication is in force on {fact.started_on}")
+        case f.Contact():
+            check_contact_values(fact)
+            check_within_care(state, fact.occurred_on, "a contact")
+        case f.NoShow():
+            if fact.cancelled_at is not None and fact.cancelled_at.tzinfo is None:
+                raise InvalidValue("C-06", "cancelled_at needs a UTC offset")
+            if fact.scheduled_at.tzinfo is None:
+                raise InvalidValue("C-06", "scheduled_at needs a UTC offset")
+            check_within_care(state, fact.scheduled_at.date(), "a no-show")
+        case f.Evaluation():
+            check_zrm_scores(fact.zrm)
+            check_dated_within_case(state, fact.evaluated_on, "an evaluation")
+        case f.ChangeRequest():
+            check_change_request(cat, state, fact)
+        case f.ScaleChange():
+            check_scale_change(cat, state, fact)
+        case f.Extension():
+            check_extension(cat, state, fact)
+        case f.End():
+            check_not_ended(state, "another end")
+            start = state.started_on or state.referred_on
+            if fact.ended_on < start:
+                raise RuleViolation("C-04", f"the end {fact.ended_on} is before {start}")
+        case _:
+            raise TypeError(f"no rule check for {type(fact).__name__}")
+
+
+def check_conversion(cat: Catalogue, fact: f.AwbzConversion) -> None:
+    """R-05: the conversion table in force decides product and surcharge."""
+    conv = cat.conversion
+    if conv is None:
+        raise RuleViolation("R-05", f"{cat.tenant} has no AWBZ conversion")
+    if fact.converted_on != conv.effective_on:
+        raise RuleViolation("R-05", f"the technical conversion is dated {conv.effective_on}")
+    expected = conv.low_product if fact.awbz_class <= conv.low_classes_up_to else conv.high_product
+    surcharge = any(code in conv.surcharge_codes for code in fact.function_codes)
+    if (fact.product, fact.surcharge) != (expected, surcharge):
+        raise RuleViolation(
+            "R-05", f"class {fact.awbz_class} converts to {expected} (surcharge {surcharge})"
+        )
+
+
+def convert_awbz(cat: Catalogue, awbz_class: int, function_codes: list[str]) -> tuple[str, bool]:
+    """R-05 conversion outcome: (product, surcharge)."""
+    conv = cat.conversion
+    if conv is None:
+        raise RuleViolation("R-05", f"{cat.tenant} has no AWBZ conversion")
+    product = conv.low_product if awbz_class <= conv.low_classes_up_to else conv.high_product
+    return product, any(code in conv.surcharge_codes for code in function_codes)
+
+
+def _running(state: CaseState, what: str) -> None:
+    check_not_ended(state, what)
+    if state.current is None:
+        raise RuleViolation("R-20", f"{what} needs a running indication")
+
+
+def check_change_request(cat: Catalogue, state: CaseState, req: f.ChangeRequest) -> None:
+    _running(state, "a change request")
+    current = state.current
+    assert current is not None
+    if not req.report.strip():
+        raise RuleViolation("R-19", "a change or extension needs the provider's report")
+    if state.request(req.request_id) or req.request_id in state.decided_requests:
+        raise RuleViolation("C-07", f"request {req.request_id} exists")
+    if req.kind == "extension":
+        if req.ends_on is None or req.ends_on <= current.ends_on:
+            raise InvalidValue("C-06", f"an extension needs ends_on after {current.ends_on}")
+        check_extension_limits(cat, state, req.ends_on)
+    else:
+        if req.product is None and req.volume is None:
+            raise InvalidValue("C-06", f"a {req.kind} proposes a product or a volume")
+        check_scale_change(
+            cat,
+            state,
+            f.ScaleChange(
+                effective_on=req.effective_on,
+                product=req.product or current.product,
+                volume=req.volume or current.volume,
+                surcharge=current.surcharge if req.surcharge is None else req.surcharge,
+            ),
+        )
+
+
+def check_scale_change(cat: Catalogue, state: CaseState, sc: f.ScaleChange) -> None:
+    _running(state, "a scale change")
+    current = state.current
+    assert current is not None
+    if not current.starts_on < sc.effective_on <= current.ends_on:
+        raise RuleViolation(
+            "C-04",
+            f"a scale change takes effect after {current.starts_on} and by {current.ends_on}",
+        )
+    product = check_product(cat, sc.product, sc.effective_on, sc.volume, surcharge=sc.surcharge)
+    check_segment(cat, state, product)
+    check_duration(product, sc.effective_on, current.ends_on)
+
+
+def check_extension_limits(cat: Catalogue, state: CaseState, ends_on: date) -> None:
+    current = state.current
+    assert current is not None
+    product = cat.product(current.product, current.starts_on)
+    if product.extension == "none":
+        raise RuleViolation("C-05", f"{product.code} cannot be extended")
+    if product.extension == "within_max":
+        first = min(
+            (a.starts_on for a in state.assignments if a.product == current.product),
+            default=current.starts_on,
+        )
+        check_duration(product, first, ends_on)
+    elif product.max_months:
+        # new_period: the extension opens a new allocation of at most max_months.
+        check_duration(product, current.ends_on + timedelta(1), ends_on)
+
+
+def check_extension(cat: Catalogue, state: CaseState, ext: f.Extension) -> None:
+    _running(state, "an extension")
+    current = state.current
+    assert current is not None
+    if ext.assignment_number != current.assignment_number:
+        raise RuleViolation("C-07", f"assignment {ext.assignment_number} is not the running one")
+    if ext.ends_on <= current.ends_on:
+        raise InvalidValue("C-06", f"an extension ends after {current.ends_on}")
+    check_extension_limits(cat, state, ext.ends_on)
+
+
+def check_correction_target(entries: list[Entry], version: int, actor: Actor) -> Entry:
+    """C-07 the target exists, can be corrected and is not retracted; C-08 only the role
+    that wrote an event corrects it."""
+    target = next((e for e in entries if e.version == version), None)
+    if target is None:
+        raise RuleViolation("C-07", f"the case has no event version {version}")
+    if not isinstance(target.fact, f.CORRECTABLE_TYPES):
+        raise RuleViolation("C-07", f"{target.event_type} cannot be corrected or retracted")
+    if target.retracted:
+        raise RuleViolation("C-07", f"version {version} was retracted already")
+    if actor.role != target.role and actor.role != "system":
+        raise RuleViolation(
+            "C-08",
+            f"version {version} was written by a {target.role}; only a {target.role} corrects it",
+        )
+    return target
