@@ -15,8 +15,8 @@ from uuid import UUID
 import msgspec
 from eventsourcing.domain import Aggregate, Snapshot
 
+from domain import clock, rules
 from domain import facts as f
-from domain import rules
 from domain.catalogue import Catalogue
 from domain.errors import RuleViolation
 from domain.state import CaseState, Entry, evolve, fold
@@ -37,12 +37,15 @@ class Case(Aggregate):
         actor: Actor
         occurred_on: date
 
+        create_timestamp = staticmethod(clock.now)
+
         def apply(self, aggregate: Any) -> None:
             aggregate._apply_fact(self)
 
     class CaseOpened(Aggregate.Created):
         """Aanmelding (referral) by the municipality."""
 
+        create_timestamp = staticmethod(clock.now)
         actor: Actor
         occurred_on: date
         fact: f.Referral

@@ -223,12 +223,14 @@ def is_timely_cancellation(fact: f.NoShow, notice_hours: int) -> bool:
 
 def fold(entries: Iterable[Entry], on: date | None = None) -> CaseState | None:
     """Fold the effective entries; with ``on``, only facts true on or before that date
-    (the referral always counts: a case known at all is known from its referral)."""
+    (``None`` before the referral: the case did not exist yet in business time)."""
     state: CaseState | None = None
     for e in entries:
         if e.retracted:
             continue
-        if on is not None and state is not None and e.occurred_on > on:
+        if on is not None and e.occurred_on > on:
+            if state is None:
+                return None
             continue
         state = evolve(state, e.version, e.fact)
     return state

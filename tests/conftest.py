@@ -1,0 +1,95 @@
+"""One ``store`` fixture switches SQLite and PostgreSQL so the same tests run on both.
+
+PostgreSQL tests use a throwaway database on 127.0.0.1:5432, created per test session and
+dropped afterwards. Without a reachable server they skip with the reason, except under
+``CI=true``, where they fail instead: CI must exercise PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from caselog.application import CaseLog
+from caselog.config import store_config
+
+PG_ADMIN_URL = os.environ.get("CASELOG_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _pg_reason() -> str | None:
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3):
+            return None
+    except Exception as e:
+        return f"PostgreSQL not reachable at {PG_ADMIN_URL}: {e}"
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """Admin URL of a reachable PostgreSQL server (skips, or fails under CI)."""
+    reason = _pg_reason()
+    if reason:
+        if IN_CI:
+            pytest.fail(f"CI=true requires PostgreSQL: {reason}")
+        pytest.skip(reason)
+    return PG_ADMIN_URL
+
+
+def _pg_database(admin_url: str) -> tuple[str, str]:
+    import psycopg
+
+    name = f"caselog_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = admin_url.rsplit("/", 1)[0]
+    return name, f"{base}/{name}"
+
+
+def _drop_pg_database(admin_url: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test."""
+    name, url = _pg_database(pg_server)
+    try:
+        yield url
+    finally:
+        _drop_pg_database(pg_server, name)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'caselog.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[CaseLog]:
+    """The application on an empty store of each kind."""
+    app = CaseLog(store=store_config(database_url))
+    try:
+        yield app
+    finally:
+        app.close()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[CaseLog]:
+    app = CaseLog(store=store_config(f"sqlite:///{tmp_path / 'caselog.db'}"))
+    try:
+        yield app
+    finally:
+        app.close()

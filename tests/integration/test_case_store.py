@@ -1,0 +1,124 @@
+"""The application on a real store: the same scenarios on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from caselog.application import CaseLog
+from domain import facts as f
+from domain.errors import CaseNotFound, RuleViolation, VersionMismatch
+from tests.builders import contact, indication, municipality, provider, referral
+
+UTC = UTC
+
+
+def opened_and_started(store: CaseLog) -> tuple[object, int]:
+    case_id, _ = store.open_case(municipality(), referral())
+    store.record(case_id, municipality(), indication())
+    version = store.record(case_id, provider(), f.CareStart(started_on=date(2024, 1, 20)))
+    return case_id, version
+
+
+def test_a_whole_lifecycle_is_stored_and_read_back(store: CaseLog) -> None:
+    # given a case walked from referral to end
+    case_id, _ = store.open_case(municipality(), referral())
+    store.record(case_id, provider(), f.Intake(held_on=date(2024, 1, 12)))
+    store.record(case_id, municipality(), indication())
+    store.record(case_id, provider(), f.CareStart(started_on=date(2024, 1, 20)))
+    for week in range(10):
+        store.record(case_id, provider(), contact(on=date(2024, 2, 1) + timedelta(weeks=week)))
+    last = store.record(
+        case_id, provider(), f.End(ended_on=date(2024, 6, 1), reason="19", destination="none")
+    )
+    # when it is read back from the store
+    case = store.get_case(case_id, municipality())
+    # then every fact is there in order
+    assert case.version == last == 15
+    assert case.state.status == "ended"
+    history = store.get_history(case_id, municipality())
+    assert [e.originator_version for e in history] == list(range(1, 16))
+    assert type(history[4]).__name__ == "ContactRecorded"
+
+
+def test_a_refused_command_writes_nothing_R20(store: CaseLog) -> None:
+    case_id, version = store.open_case(municipality(), referral())
+    with pytest.raises(RuleViolation, match="R-20"):
+        store.record(case_id, provider(), f.CareStart(started_on=date(2024, 2, 1)))
+    assert store.get_case(case_id, municipality()).version == version
+
+
+def test_time_travel_by_version_instant_and_business_date(store: CaseLog) -> None:
+    case_id, _started = opened_and_started(store)
+    between = datetime.now(UTC)
+    store.record(case_id, provider(), f.End(ended_on=date(2024, 3, 1), reason="19"))
+    # by version
+    assert store.get_case(case_id, municipality(), version=2).state.status == "indicated"
+    # by recorded instant: before the end was recorded the case was active
+    assert store.get_case(case_id, municipality(), as_of=between).state.status == "active"
+    with pytest.raises(CaseNotFound):
+        store.get_case(case_id, municipality(), as_of=datetime(2000, 1, 1, tzinfo=UTC))
+    # by business date: on 2024-01-16 it was indicated, not yet started
+    on = store.get_state_on(case_id, municipality(), date(2024, 1, 16))
+    assert on is not None
+    assert on.status == "indicated"
+    assert store.get_state_on(case_id, municipality(), date(2024, 1, 1)) is None
+
+
+def test_stale_if_match_is_refused_and_writes_nothing(store: CaseLog) -> None:
+    case_id, version = opened_and_started(store)
+    store.record(case_id, provider(), contact())
+    with pytest.raises(VersionMismatch):
+        store.record(case_id, provider(), contact(), expected_version=version)
+    assert store.get_case(case_id, municipality()).version == version + 1
+
+
+def test_cases_of_another_tenant_or_provider_are_not_found(store: CaseLog) -> None:
+    case_id, _ = opened_and_started(store)
+    with pytest.raises(CaseNotFound):
+        store.get_case(case_id, municipality("drechtsteden"))
+    with pytest.raises(CaseNotFound):
+        store.record(case_id, provider(name="aanbieder-b"), contact())
+    assert store.get_case(case_id, provider()).state.provider == "aanbieder-a"
+
+
+def test_parallel_writers_on_one_case_leave_gap_free_versions(store: CaseLog) -> None:
+    case_id, version = opened_and_started(store)
+    errors: list[BaseException] = []
+
+    def write(n: int) -> None:
+        try:
+            for i in range(5):
+                store.record(
+                    case_id, provider(), contact(on=date(2024, 2, 1) + timedelta(days=n * 5 + i))
+                )
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    history = store.get_history(case_id, municipality())
+    assert [e.originator_version for e in history] == list(range(1, version + 21))
+
+
+def test_snapshots_do_not_change_the_state(store: CaseLog) -> None:
+    case_id, _ = opened_and_started(store)
+    for i in range(230):
+        store.record(case_id, provider(), contact(on=date(2024, 2, 1) + timedelta(days=i % 300)))
+    with_snapshots = store.get_case(case_id, municipality())
+    assert store.snapshots is not None
+    assert list(store.snapshots.get(case_id)), "expected a snapshot every 100 events"
+    replayed = store.repository.get(case_id)  # the library's own projector
+    events = store.events.get(case_id)
+    from caselog.application import fast_project
+
+    from_events = fast_project(None, events)
+    assert from_events is not None
+    assert with_snapshots.state == from_events.state == replayed.state
+    assert with_snapshots.entries == from_events.entries

@@ -1,0 +1,39 @@
+"""The demo data set and the command line, on a real store."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from caselog.cli import main
+from caselog.demo import generate
+
+
+def test_demo_data_is_deterministic_and_covers_every_product() -> None:
+    first = [(c.id, c.version) for c in generate(120, seed=7)]
+    again = [(c.id, c.version) for c in generate(120, seed=7)]
+    assert first == again
+    products = Counter(a.product for c in generate(300) for a in c.state.assignments)
+    assert {"02A03", "02A04", "02A05", "IB0", "IB1", "IB2", "IB3", "IB4"} <= set(products)
+    assert any(p.endswith("-MO") for p in products)
+
+
+def test_demo_loads_once_and_history_prints_the_case(
+    database_url: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert main(["--database-url", database_url, "demo", "--cases", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "loaded 20 demo cases" in out
+    case_id = out.split("caselog history ")[1].split()[0]
+    # a second load is refused politely
+    assert main(["--database-url", database_url, "demo", "--cases", "20"]) == 0
+    assert "already holds events" in capsys.readouterr().out
+    assert main(["--database-url", database_url, "history", case_id]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert lines[0]["type"] == "CaseOpened"
+    assert lines[0]["version"] == 1
+    assert [x["version"] for x in lines] == list(range(1, len(lines) + 1))
+    assert "bsn" not in json.dumps(lines).lower()
