@@ -25,6 +25,15 @@ class StoreConfig:
     env: dict[str, str]
 
     @property
+    def sqlite_path(self) -> str:
+        return self.env["SQLITE_DBNAME"]
+
+    @property
+    def libpq_url(self) -> str:
+        """The URL as psycopg takes it."""
+        return self.url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+    @property
     def redacted_url(self) -> str:
         parts = urlsplit(self.url)
         if parts.password:

@@ -124,6 +124,9 @@ class NoShow(Fact, kw_only=True):
 
     scheduled_at: datetime
     cancelled_at: datetime | None = None
+    #: Planned length of the appointment; a declarable no-show (02A04, 02A05 up to the
+    #: cap) counts this many minutes. Added later: older events decode with ``None``.
+    planned_minutes: Minutes | None = None
 
     def business_date(self) -> date:
         return self.scheduled_at.date()

@@ -58,6 +58,9 @@ class Product(Entry, frozen=True, kw_only=True, forbid_unknown_fields=True):
     units: list[Unit]
     #: The rule a date outside the validity is refused under (e.g. R-04 for IB0).
     validity_rule: str = "C-03"
+    #: Intensity within a financing family (IB0 < IB1 < IB2 < IB3): a move to a lower level
+    #: is a scale-down (afschaling), to a higher one a scale-up (R-25).
+    level: int | None = None
     min_months: int | None = None
     max_months: int | None = None
     #: How an extension relates to ``max_months``: ``within_max`` keeps the whole allocation

@@ -1,0 +1,112 @@
+"""Entitlement per assignment: product, surcharge, volume, validity, and what is used of it.
+
+Hourly products: hours granted over the validity (volume x the weeks it runs, or the total),
+hours used (declarable minutes of contacts and no-shows on days the assignment was valid,
+as decided by ``projections.consumption``) and hours remaining. Result-financed products:
+the periods billed (R-02). ``on`` limits what is counted to facts dated up to that day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from decimal import Decimal
+
+import msgspec
+
+from domain.catalogue import Catalogue
+from domain.state import Assignment, CaseState, Entry
+from domain.values import Volume
+from projections.consumption import CENT, consumption, granted_minutes
+
+
+class AssignmentView(msgspec.Struct, kw_only=True):
+    assignment_number: str
+    product: str
+    financing: str
+    surcharge: bool
+    volume: Volume
+    valid_from: date
+    valid_until: date
+    withdrawn_on: date | None
+    decision_ref: str
+    hours_granted: str | None = None
+    hours_used: str | None = None
+    hours_remaining: str | None = None
+    used_share: str | None = None
+    periods_billed: str | None = None
+
+
+def _hours(minutes: Decimal) -> str:
+    return str((minutes / 60).quantize(CENT))
+
+
+def entitlements(
+    state: CaseState, entries: Iterable[Entry], cat: Catalogue, on: date | None = None
+) -> list[AssignmentView]:
+    entries = list(entries)
+    months = consumption(state, entries, cat)
+    by_version = {e.version: e for e in entries}
+    used: dict[str, Decimal] = {}
+    for m in months.values():
+        for d in m.decisions:
+            if on is not None and d.occurred_on > on:
+                continue
+            a = state.assignment_on(by_version[d.event_version].occurred_on)
+            if a is not None:
+                used[a.assignment_number + str(a.source_version)] = (
+                    used.get(a.assignment_number + str(a.source_version), Decimal(0))
+                    + d.declarable_minutes
+                )
+    views = []
+    for a in state.assignments:
+        product = cat.product_any(a.product)
+        financing = product.financing if product else "unknown"
+        view = AssignmentView(
+            assignment_number=a.assignment_number,
+            product=a.product,
+            financing=financing,
+            surcharge=a.surcharge,
+            volume=a.volume,
+            valid_from=a.starts_on,
+            valid_until=a.until,
+            withdrawn_on=a.withdrawn_on,
+            decision_ref=a.decision_ref,
+        )
+        if financing == "hourly":
+            granted = granted_minutes(a)
+            spent = used.get(a.assignment_number + str(a.source_version), Decimal(0))
+            view.hours_granted = _hours(granted)
+            view.hours_used = _hours(spent)
+            view.hours_remaining = _hours(granted - spent)
+            view.used_share = str((spent / granted).quantize(CENT)) if granted else None
+        elif financing == "result":
+            view.periods_billed = _periods(a, months, on)
+        views.append(view)
+    return views
+
+
+def _periods(a: Assignment, months: dict, on: date | None) -> str:  # type: ignore[type-arg]
+    total = Decimal(0)
+    for key, m in months.items():
+        if m.periods_billed is None:
+            continue
+        if on is not None and key > f"{on.year:04d}-{on.month:02d}":
+            continue
+        if key >= f"{a.starts_on.year:04d}-{a.starts_on.month:02d}" and key <= (
+            f"{a.until.year:04d}-{a.until.month:02d}"
+        ):
+            total += Decimal(m.periods_billed)
+    return str(total)
+
+
+def current(
+    state: CaseState, entries: Iterable[Entry], cat: Catalogue, on: date
+) -> AssignmentView | None:
+    """The assignment in force on ``on`` (the last one that started by then otherwise)."""
+    views = entitlements(state, entries, cat, on)
+    valid = [v for v in views if v.valid_from <= on <= v.valid_until]
+    if valid:
+        return valid[-1]
+    started = [v for v in views if v.valid_from <= on]
+    return started[-1] if started else None

@@ -1,0 +1,325 @@
+"""Monitoring KPIs for contract management (R-27, R-28, R-31), from per-case summaries.
+
+:func:`summarise` is a pure function of one case's effective facts: the milestones, scale
+moves, monthly activity and cost that the KPIs need, no names and no free text. The runner
+keeps one summary row per case; :func:`aggregate` turns any set of summaries into the KPI
+document of shared/API.md for a period and filters. The same two functions answer "as of"
+questions: summaries of the cases as they were recorded at that instant.
+
+Definitions (per period ``[period_start, period_end]``, business dates):
+- ``cases``: cases referred by the period's end and not ended before its start.
+- ``uitstroom``: cases ended in the period; successful = reason 19 (ended according to
+  plan); ``lasting`` = ended cases without a new case for the same client in the same region
+  within ``lasting_outflow_months`` (12, catalogue) after the end (R-31).
+- ``doorlooptijd``: referral to intake (intakes in the period), referral to indication (first
+  decisions in the period, with the share within 56 days, R-29), indication to start (starts
+  in the period), trajectory (start to end, ends in the period): median, p90, n in days.
+- ``afschaling`` / ``opschaling``: scale changes effective in the period to a lower / higher
+  volume or product level, plus ends to a lighter product or general provision (afschaling)
+  or heavier care (opschaling); rate = count / cases.
+- ``no_show_rate``: no-shows / (no-shows + direct and group contacts) in the period; timely
+  cancellations (R-13) count as neither.
+- ``zrm_progress``: per domain, the mean change from the first to the last evaluation of the
+  cases in scope with at least two evaluations scoring that domain.
+- ``cost``: the amounts due of the months overlapping the period; ``cost_complete`` is false
+  when some month's price is unknown.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from datetime import date, datetime
+from decimal import Decimal
+
+import msgspec
+
+from domain import facts as f
+from domain.catalogue import Catalogue
+from domain.rules import add_months
+from domain.state import CaseState, Entry, is_timely_cancellation
+from projections.consumption import consumption, month_bounds, weekly_minutes
+
+LIGHTER_ENDS = {"lighter_product", "general_provision"}
+HEAVIER_ENDS = {"heavier_care"}
+
+
+class ScaleMove(msgspec.Struct, frozen=True, array_like=True):
+    day: date
+    direction: str  # "down" | "up"
+
+
+class CaseSummary(msgspec.Struct, kw_only=True):
+    case_id: str
+    tenant: str
+    provider: str
+    municipality: str
+    client_ref: str
+    products: list[str]
+    referred_on: date
+    intake_on: date | None = None
+    decided_on: date | None = None
+    started_on: date | None = None
+    ended_on: date | None = None
+    end_reason: str | None = None
+    destination: str | None = None
+    moves: list[ScaleMove] = []
+    contacts: dict[str, int] = {}  # YYYY-MM -> direct and group contacts
+    no_shows: dict[str, int] = {}  # YYYY-MM -> no-shows (not timely cancellations)
+    zrm_first: dict[str, int] = {}
+    zrm_last: dict[str, int] = {}
+    cost: dict[str, str | None] = {}  # YYYY-MM -> amount due (None: price unknown)
+    version: int = 0
+    recorded_at: datetime | None = None
+
+
+def _level(cat: Catalogue, product: str) -> int | None:
+    p = cat.product_any(product)
+    return p.level if p else None
+
+
+def summarise(
+    case_id: str, state: CaseState, entries: list[Entry], cat: Catalogue, version: int
+) -> CaseSummary:
+    effective = [e for e in entries if not e.retracted]
+    moves: list[ScaleMove] = []
+    previous = None
+    for a in state.assignments:
+        if previous is not None and previous.withdrawn_on is not None:
+            direction = _direction(cat, previous, a)
+            if direction:
+                moves.append(ScaleMove(a.starts_on, direction))
+        previous = a
+    if state.ended_on and state.destination in LIGHTER_ENDS:
+        moves.append(ScaleMove(state.ended_on, "down"))
+    if state.ended_on and state.destination in HEAVIER_ENDS:
+        moves.append(ScaleMove(state.ended_on, "up"))
+    contacts: Counter[str] = Counter()
+    no_shows: Counter[str] = Counter()
+    evaluations: list[tuple[date, int, dict[str, int]]] = []
+    for e in effective:
+        fact = e.fact
+        key = f"{e.occurred_on.year:04d}-{e.occurred_on.month:02d}"
+        if isinstance(fact, f.Contact) and fact.kind in ("direct", "group"):
+            contacts[key] += 1
+        elif isinstance(fact, f.NoShow) and not is_timely_cancellation(
+            fact, cat.no_show_notice_hours
+        ):
+            no_shows[key] += 1
+        elif isinstance(fact, f.Evaluation):
+            evaluations.append((fact.evaluated_on, e.version, fact.zrm))
+    evaluations.sort(key=lambda t: (t[0], t[1]))
+    first: dict[str, int] = {}
+    last: dict[str, int] = {}
+    for _, _, zrm in evaluations:
+        for domain, score in zrm.items():
+            first.setdefault(domain, score)
+            last[domain] = score
+    months = consumption(state, effective, cat)
+    return CaseSummary(
+        case_id=case_id,
+        tenant=state.tenant,
+        provider=state.provider,
+        municipality=state.municipality,
+        client_ref=state.client_ref,
+        products=sorted({a.product for a in state.assignments}),
+        referred_on=state.referred_on,
+        intake_on=state.intake_on,
+        decided_on=min((a.decided_on or a.starts_on for a in state.assignments), default=None),
+        started_on=state.started_on,
+        ended_on=state.ended_on,
+        end_reason=state.end_reason,
+        destination=state.destination,
+        moves=moves,
+        contacts=dict(contacts),
+        no_shows=dict(no_shows),
+        zrm_first=first if len(evaluations) >= 2 else {},
+        zrm_last=last if len(evaluations) >= 2 else {},
+        cost={k: m.amount_due for k, m in months.items()},
+        version=version,
+    )
+
+
+def _direction(cat: Catalogue, old, new) -> str | None:
+    lo, ln = _level(cat, old.product), _level(cat, new.product)
+    if lo is not None and ln is not None and lo != ln:
+        return "down" if ln < lo else "up"
+    if old.product != new.product:
+        return None
+    wo, wn = weekly_minutes(old), weekly_minutes(new)
+    if wo == wn:
+        return None
+    return "down" if wn < wo else "up"
+
+
+# --- aggregation -------------------------------------------------------------------------
+
+
+class Spread(msgspec.Struct, kw_only=True):
+    median: float | None
+    p90: float | None
+    n: int
+
+
+class Uitstroom(msgspec.Struct, kw_only=True):
+    count: int
+    successful: int
+    rate_successful: float | None
+    by_reason: dict[str, int]
+    lasting: int
+    rate_lasting: float | None
+
+
+class Doorlooptijd(msgspec.Struct, kw_only=True):
+    referral_to_intake_days: Spread
+    referral_to_indication_days: Spread
+    indication_within_56_days_share: float | None
+    indication_to_start_days: Spread
+    trajectory_days: Spread
+
+
+class Rate(msgspec.Struct, kw_only=True):
+    count: int
+    rate: float | None
+
+
+class Kpis(msgspec.Struct, kw_only=True):
+    period_start: date
+    period_end: date
+    as_of: datetime | None
+    cases: int
+    uitstroom: Uitstroom
+    doorlooptijd: Doorlooptijd
+    afschaling: Rate
+    opschaling: Rate
+    no_show_rate: float | None
+    zrm_progress: dict[str, float]
+    cost: str
+    cost_complete: bool
+    filters: dict[str, str]
+
+
+def _spread(values: list[int]) -> Spread:
+    if not values:
+        return Spread(median=None, p90=None, n=0)
+    ordered = sorted(values)
+    p90 = ordered[math.ceil(0.9 * len(ordered)) - 1]  # nearest rank
+    return Spread(median=float(statistics.median(ordered)), p90=float(p90), n=len(ordered))
+
+
+def _ratio(a: int | float, b: int | float) -> float | None:
+    return round(a / b, 4) if b else None
+
+
+def in_scope(s: CaseSummary, start: date, end: date) -> bool:
+    return s.referred_on <= end and (s.ended_on is None or s.ended_on >= start)
+
+
+def aggregate(
+    summaries: Iterable[CaseSummary],
+    start: date,
+    end: date,
+    *,
+    lasting_months: int = 12,
+    every_case_of_tenant: Iterable[CaseSummary] | None = None,
+    as_of: datetime | None = None,
+    filters: dict[str, str] | None = None,
+) -> Kpis:
+    """KPIs over ``summaries`` (already filtered by tenant/provider/product/municipality).
+
+    ``every_case_of_tenant`` is where returning clients are looked up for lasting outflow
+    (a client may return with another provider); defaults to ``summaries``."""
+    summaries = list(summaries)
+    scope = [s for s in summaries if in_scope(s, start, end)]
+    referrals: dict[str, list[date]] = defaultdict(list)
+    for s in every_case_of_tenant if every_case_of_tenant is not None else summaries:
+        referrals[s.client_ref].append(s.referred_on)
+
+    def within(d: date | None) -> bool:
+        return d is not None and start <= d <= end
+
+    ended = [s for s in scope if within(s.ended_on)]
+    reasons = Counter(s.end_reason or "?" for s in ended)
+    lasting = 0
+    for s in ended:
+        assert s.ended_on is not None
+        horizon = add_months(s.ended_on, lasting_months)
+        if not any(s.ended_on < r <= horizon for r in referrals[s.client_ref]):
+            lasting += 1
+    successful = reasons.get("19", 0)
+
+    to_intake = [(s.intake_on - s.referred_on).days for s in scope if within(s.intake_on)]  # type: ignore[operator]
+    to_decision = [
+        (s.decided_on - s.referred_on).days
+        for s in scope
+        if within(s.decided_on)  # type: ignore[operator]
+    ]
+    to_start = [
+        (s.started_on - s.decided_on).days  # type: ignore[operator]
+        for s in scope
+        if within(s.started_on) and s.decided_on is not None
+    ]
+    trajectory = [
+        (s.ended_on - s.started_on).days  # type: ignore[operator]
+        for s in ended
+        if s.started_on is not None
+    ]
+    downs = sum(1 for s in scope for m in s.moves if m.direction == "down" and within(m.day))
+    ups = sum(1 for s in scope for m in s.moves if m.direction == "up" and within(m.day))
+
+    first_key = f"{start.year:04d}-{start.month:02d}"
+    last_key = f"{end.year:04d}-{end.month:02d}"
+
+    def months(d: dict[str, int]) -> int:
+        return sum(v for k, v in d.items() if first_key <= k <= last_key)
+
+    no_shows = sum(months(s.no_shows) for s in scope)
+    contacts = sum(months(s.contacts) for s in scope)
+    progress: dict[str, list[int]] = defaultdict(list)
+    for s in scope:
+        for domain, score in s.zrm_last.items():
+            if domain in s.zrm_first:
+                progress[domain].append(score - s.zrm_first[domain])
+    cost = Decimal(0)
+    complete = True
+    for s in scope:
+        for key, amount in s.cost.items():
+            lo, hi = month_bounds(key)
+            if hi < start or lo > end:
+                continue
+            if amount is None:
+                complete = False
+            else:
+                cost += Decimal(amount)
+    return Kpis(
+        period_start=start,
+        period_end=end,
+        as_of=as_of,
+        cases=len(scope),
+        uitstroom=Uitstroom(
+            count=len(ended),
+            successful=successful,
+            rate_successful=_ratio(successful, len(ended)),
+            by_reason=dict(sorted(reasons.items())),
+            lasting=lasting,
+            rate_lasting=_ratio(lasting, len(ended)),
+        ),
+        doorlooptijd=Doorlooptijd(
+            referral_to_intake_days=_spread(to_intake),
+            referral_to_indication_days=_spread(to_decision),
+            indication_within_56_days_share=_ratio(
+                sum(1 for d in to_decision if d <= 56), len(to_decision)
+            ),
+            indication_to_start_days=_spread(to_start),
+            trajectory_days=_spread(trajectory),
+        ),
+        afschaling=Rate(count=downs, rate=_ratio(downs, len(scope))),
+        opschaling=Rate(count=ups, rate=_ratio(ups, len(scope))),
+        no_show_rate=_ratio(no_shows, no_shows + contacts),
+        zrm_progress={d: round(statistics.mean(v), 3) for d, v in sorted(progress.items())},
+        cost=str(cost.quantize(Decimal("0.01"))),
+        cost_complete=complete,
+        filters=filters or {},
+    )

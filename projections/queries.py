@@ -1,0 +1,163 @@
+"""Cross-case queries on the read models: KPIs (also as of a past instant) and signals.
+
+As-of technique for KPIs: each case's summary row carries the recorded instants of the
+case's first and last event. For an instant ``T``, a case first recorded after ``T`` is left
+out; a case whose last event was recorded at or before ``T`` is taken from the table as it
+is (nothing about it changed since); only cases written to after ``T`` are rebuilt from
+their events recorded up to ``T`` (snapshots keep that about a millisecond per case). A
+recent ``as_of`` touches few cases; an old one many (docs/projections.md gives figures).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+from uuid import UUID
+
+import msgspec
+
+from domain.values import Actor
+from projections.kpis import CaseSummary, Kpis, aggregate, summarise
+from projections.store import ViewStore
+
+_summary = msgspec.json.Decoder(CaseSummary)
+
+
+def _instant(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def case_summaries(
+    views: ViewStore,
+    app: Any,
+    tenant: str,
+    *,
+    provider: str | None = None,
+    municipality: str | None = None,
+    product: str | None = None,
+    as_of: datetime | None = None,
+) -> list[CaseSummary]:
+    where = ["tenant = ?"]
+    params: list[Any] = [tenant]
+    if provider:
+        where.append("provider = ?")
+        params.append(provider)
+    if municipality:
+        where.append("municipality = ?")
+        params.append(municipality)
+    if product:
+        where.append(
+            "case_id IN (SELECT case_id FROM case_product WHERE tenant = ? AND product = ?)"
+        )
+        params += [tenant, product]
+    if as_of is not None:
+        where.append("first_recorded_at <= ?")
+        params.append(_instant(as_of))
+    rows = views.query(
+        f"SELECT case_id, doc, last_recorded_at FROM case_summary WHERE {' AND '.join(where)}",  # noqa: S608 - fixed fragments, values are parameters
+        params,
+    )
+    out: list[CaseSummary] = []
+    cutoff = _instant(as_of) if as_of is not None else None
+    system = Actor(sub="kpi", role="system", tenant=tenant)
+    for case_id, doc, last in rows:
+        if cutoff is None or last <= cutoff:
+            out.append(_summary.decode(doc))
+            continue
+        assert as_of is not None
+        case = app.get_case(UUID(case_id), system, as_of=as_of)
+        cat = app.catalogues.for_tenant(tenant)
+        s = summarise(case_id, case.state, case.entries, cat, case.version)
+        if product and product not in s.products:
+            continue
+        out.append(s)
+    return out
+
+
+def kpis(
+    views: ViewStore,
+    app: Any,
+    tenant: str,
+    start: date,
+    end: date,
+    *,
+    provider: str | None = None,
+    municipality: str | None = None,
+    product: str | None = None,
+    as_of: datetime | None = None,
+) -> Kpis:
+    chosen = case_summaries(
+        views,
+        app,
+        tenant,
+        provider=provider,
+        municipality=municipality,
+        product=product,
+        as_of=as_of,
+    )
+    filters = {
+        k: v
+        for k, v in (("provider", provider), ("municipality", municipality), ("product", product))
+        if v
+    }
+    everyone = chosen
+    if filters:
+        everyone = case_summaries(views, app, tenant, as_of=as_of)
+    cat = app.catalogues.for_tenant(tenant)
+    return aggregate(
+        chosen,
+        start,
+        end,
+        lasting_months=cat.lasting_outflow_months,
+        every_case_of_tenant=everyone,
+        as_of=as_of,
+        filters=filters,
+    )
+
+
+class SignalRow(msgspec.Struct, kw_only=True):
+    case_id: str
+    rule: str
+    raised_on: date
+    detail: str
+    open: bool
+    closed_on: date | None
+    provider: str
+
+
+def open_signals(
+    views: ViewStore,
+    tenant: str,
+    *,
+    provider: str | None = None,
+    on: date,
+    only_open: bool = True,
+    limit: int = 500,
+    offset: int = 0,
+) -> list[SignalRow]:
+    """Signals raised by ``on``; with ``only_open``, those not closed by then."""
+    where = ["tenant = ?", "raised_on <= ?"]
+    params: list[Any] = [tenant, on.isoformat()]
+    if provider:
+        where.append("provider = ?")
+        params.append(provider)
+    if only_open:
+        where.append("(closed_on IS NULL OR closed_on > ?)")
+        params.append(on.isoformat())
+    rows = views.query(
+        "SELECT case_id, rule, raised_on, detail, closed_on, provider FROM case_signal "  # noqa: S608
+        f"WHERE {' AND '.join(where)} ORDER BY raised_on, case_id, seq LIMIT ? OFFSET ?",
+        [*params, limit, offset],
+    )
+    return [
+        SignalRow(
+            case_id=r[0],
+            rule=r[1],
+            raised_on=date.fromisoformat(r[2]),
+            detail=r[3],
+            closed_on=date.fromisoformat(r[4]) if r[4] else None,
+            open=r[4] is None or date.fromisoformat(r[4]) > on,
+            provider=r[5],
+        )
+        for r in rows
+    ]

@@ -1,0 +1,383 @@
+"""Catch-up runner: keeps the read-model tables a function of the event log.
+
+Why not eventsourcing's ``ProjectionRunner``: it applies one event per transaction through
+a tracking recorder, which is correct but slow (one commit per event), and our read models
+are per case. This runner reads a batch of notifications in log order, loads each case the
+batch touched at the version the batch reaches (snapshots make that ~1 ms), recomputes that
+case's rows with the pure functions of ``projections.*`` and replaces them, and moves the
+projection's position, all in one transaction on the read-model database:
+
+- a crash before the commit leaves rows and position as they were: the batch is read again;
+- a crash after the commit has moved both: nothing is counted twice;
+- a redelivered event (a batch read again) recomputes the same rows from the same events:
+  it changes nothing, so catch-up in any batch sizes equals a full rebuild;
+- the position moves only from the value the batch started at (``WHERE position = ?``),
+  so two runners on one database never interleave: the loser rolls back and reads again.
+
+The log is read gap-free by notification id (the PostgreSQL recorder locks the table on
+insert so ids commit in order).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+import msgspec
+import structlog
+
+from domain.case import Case
+from domain.catalogue import Catalogue
+from projections.consumption import consumption
+from projections.entitlement import entitlements
+from projections.kpis import summarise
+from projections.signals import signals
+from projections.store import ViewStore
+
+log = structlog.get_logger("caselog.projections")
+_encode = msgspec.json.Encoder().encode
+
+Rows = dict[str, list[dict[str, Any]]]
+
+
+class Projection(Protocol):
+    name: str
+    tables: tuple[str, ...]
+
+    def rows(self, case_id: str, case: Case, cat: Catalogue) -> Rows: ...
+
+
+class KpiProjection:
+    """One summary per case for the KPIs (projections.kpis)."""
+
+    name = "kpis"
+    tables = ("case_summary", "case_product")
+
+    def rows(self, case_id: str, case: Case, cat: Catalogue) -> Rows:
+        s = case.state
+        summary = summarise(case_id, s, case.entries, cat, case.version)
+        summary.recorded_at = case.modified_on
+        return {
+            "case_summary": [
+                {
+                    "case_id": case_id,
+                    "tenant": s.tenant,
+                    "provider": s.provider,
+                    "municipality": s.municipality,
+                    "client_ref": s.client_ref,
+                    "status": s.status,
+                    "referred_on": s.referred_on.isoformat(),
+                    "ended_on": s.ended_on.isoformat() if s.ended_on else None,
+                    "version": case.version,
+                    "first_recorded_at": _instant(case.created_on),
+                    "last_recorded_at": _instant(case.modified_on),
+                    "doc": _encode(summary).decode(),
+                }
+            ],
+            "case_product": [
+                {"case_id": case_id, "tenant": s.tenant, "product": p} for p in summary.products
+            ],
+        }
+
+
+class ConsumptionProjection:
+    name = "consumption"
+    tables = ("consumption_month",)
+
+    def rows(self, case_id: str, case: Case, cat: Catalogue) -> Rows:
+        s = case.state
+        return {
+            "consumption_month": [
+                {
+                    "case_id": case_id,
+                    "month": m.month,
+                    "tenant": s.tenant,
+                    "provider": s.provider,
+                    "financing": m.financing,
+                    "declarable_minutes": m.declarable_minutes,
+                    "non_declarable_minutes": m.non_declarable_minutes,
+                    "no_shows": m.no_shows.count,
+                    "amount_due": m.amount_due,
+                    "doc": _encode(m).decode(),
+                }
+                for m in consumption(s, case.entries, cat).values()
+            ]
+        }
+
+
+class EntitlementProjection:
+    name = "entitlement"
+    tables = ("entitlement",)
+
+    def rows(self, case_id: str, case: Case, cat: Catalogue) -> Rows:
+        s = case.state
+        return {
+            "entitlement": [
+                {
+                    "case_id": case_id,
+                    "seq": i,
+                    "tenant": s.tenant,
+                    "provider": s.provider,
+                    "assignment_number": v.assignment_number,
+                    "product": v.product,
+                    "valid_from": v.valid_from.isoformat(),
+                    "valid_until": v.valid_until.isoformat(),
+                    "hours_granted": v.hours_granted,
+                    "hours_used": v.hours_used,
+                    "hours_remaining": v.hours_remaining,
+                    "periods_billed": v.periods_billed,
+                    "doc": _encode(v).decode(),
+                }
+                for i, v in enumerate(entitlements(s, case.entries, cat))
+            ]
+        }
+
+
+class SignalProjection:
+    name = "signals"
+    tables = ("case_signal",)
+
+    def rows(self, case_id: str, case: Case, cat: Catalogue) -> Rows:
+        s = case.state
+        return {
+            "case_signal": [
+                {
+                    "case_id": case_id,
+                    "seq": i,
+                    "tenant": s.tenant,
+                    "provider": s.provider,
+                    "rule": sig.rule,
+                    "raised_on": sig.raised_on.isoformat(),
+                    "closed_on": sig.closed_on.isoformat() if sig.closed_on else None,
+                    "detail": sig.detail,
+                }
+                for i, sig in enumerate(signals(s, case.entries, cat))
+            ]
+        }
+
+
+ALL: tuple[Projection, ...] = (
+    KpiProjection(),
+    ConsumptionProjection(),
+    EntitlementProjection(),
+    SignalProjection(),
+)
+
+
+def _instant(value: datetime) -> str:
+    """Recorded instants as sortable UTC text (same on SQLite and PostgreSQL)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class Status:
+    name: str
+    position: int
+    lag: int
+
+
+class PositionMoved(Exception):
+    """Another runner committed first; read the batch again."""
+
+
+class ProjectionRunner:
+    def __init__(
+        self,
+        app: Any,
+        views: ViewStore | None = None,
+        projections: Sequence[Projection] = ALL,
+        batch_size: int = 500,
+    ) -> None:
+        self.app = app
+        self.views = views or ViewStore(app.store)
+        self.projections = list(projections)
+        self.batch_size = batch_size
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._advanced = threading.Condition()
+        self.last_error: str | None = None
+
+    @property
+    def names(self) -> list[str]:
+        return [p.name for p in self.projections]
+
+    # --- positions ----------------------------------------------------------------------
+
+    def positions(self) -> dict[str, int]:
+        rows = dict(self.views.query("SELECT name, position FROM projection_tracking"))
+        return {name: int(rows.get(name, 0)) for name in self.names}
+
+    def status(self) -> list[Status]:
+        head = self.app.recorder.max_notification_id() or 0
+        return [Status(n, p, head - p) for n, p in self.positions().items()]
+
+    # --- catch-up -----------------------------------------------------------------------
+
+    def run_once(self) -> int:
+        """Apply one batch to the projections furthest behind; the events processed."""
+        positions = self.positions()
+        start = min(positions.values())
+        group = [p for p in self.projections if positions[p.name] == start]
+        notifications = list(
+            self.app.recorder.select_notifications(start=start + 1, limit=self.batch_size)
+        )
+        if not notifications:
+            return 0
+        upto: dict[UUID, int] = {}
+        for n in notifications:
+            upto[n.originator_id] = max(upto.get(n.originator_id, 0), n.originator_version)
+        computed: dict[str, Rows] = {p.name: {t: [] for t in p.tables} for p in group}
+        for case_id, version in upto.items():
+            case = self._load(case_id, version)
+            cat = self.app.catalogues.for_tenant(case.state.tenant)
+            for p in group:
+                for table, rows in p.rows(str(case_id), case, cat).items():
+                    computed[p.name][table].extend(rows)
+        end = notifications[-1].id
+        ids = [str(c) for c in upto]
+        self._write(group, computed, ids, start, end)
+        return len(notifications)
+
+    def _load(self, case_id: UUID, version: int) -> Case:
+        from caselog.application import fast_project
+
+        case: Case = self.app.repository.get(case_id, version=version, projector_func=fast_project)
+        return case
+
+    def _write(
+        self,
+        group: list[Projection],
+        computed: dict[str, Rows],
+        ids: list[str],
+        start: int,
+        end: int,
+    ) -> None:
+        now = datetime.now(UTC).isoformat()
+        with self.views.transaction() as cur:
+            for p in group:
+                if start == 0:
+                    cur.execute(
+                        self.views.sql(
+                            "INSERT INTO projection_tracking (name, position, updated_at) "
+                            "VALUES (?, 0, ?) ON CONFLICT (name) DO NOTHING"
+                        ),
+                        (p.name, now),
+                    )
+                cur.execute(
+                    self.views.sql(
+                        "UPDATE projection_tracking SET position = ?, updated_at = ? "
+                        "WHERE name = ? AND position = ?"
+                    ),
+                    (end, now, p.name, start),
+                )
+                if cur.rowcount != 1:
+                    raise PositionMoved(p.name)
+                for table in p.tables:
+                    for chunk in _chunks(ids, 500):
+                        marks = ", ".join("?" * len(chunk))
+                        cur.execute(
+                            self.views.sql(f"DELETE FROM {table} WHERE case_id IN ({marks})"),  # noqa: S608 - table names are ours, values are parameters
+                            chunk,
+                        )
+                    rows = computed[p.name][table]
+                    if rows:
+                        cols = list(rows[0])
+                        cur.executemany(
+                            self.views.sql(
+                                f"INSERT INTO {table} ({', '.join(cols)}) "  # noqa: S608
+                                f"VALUES ({', '.join('?' * len(cols))})"
+                            ),
+                            [tuple(r[c] for c in cols) for r in rows],
+                        )
+
+    def run_until_current(self, progress: Callable[[int, int], None] | None = None) -> int:
+        head = self.app.recorder.max_notification_id() or 0
+        done = 0
+        while True:
+            try:
+                n = self.run_once()
+            except PositionMoved:
+                continue
+            if n == 0:
+                break
+            done += n
+            if progress:
+                progress(min(head, min(self.positions().values())), head)
+            with self._advanced:
+                self._advanced.notify_all()
+        if progress and head:
+            progress(head, head)
+        return done
+
+    def rebuild(
+        self,
+        names: Iterable[str] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> int:
+        """Empty the named projections (all by default) and replay the whole log into them."""
+        chosen = set(names or self.names)
+        unknown = chosen - set(self.names)
+        if unknown:
+            raise ValueError(f"unknown projection(s): {', '.join(sorted(unknown))}")
+        with self.views.transaction() as cur:
+            for p in self.projections:
+                if p.name in chosen:
+                    for table in p.tables:
+                        cur.execute(f"DELETE FROM {table}")  # noqa: S608 - our table names
+                    cur.execute(
+                        self.views.sql("DELETE FROM projection_tracking WHERE name = ?"),
+                        (p.name,),
+                    )
+        return self.run_until_current(progress)
+
+    # --- beside the service ----------------------------------------------------------
+
+    def wait_for(self, position: int, timeout: float = 2.0) -> bool:
+        """Block until every projection reached ``position`` (read-your-writes)."""
+        deadline = time.monotonic() + timeout
+        while min(self.positions().values()) < position:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            if self._thread is None:
+                self.run_until_current()
+                continue
+            with self._advanced:
+                self._advanced.wait(min(remaining, 0.05))
+        return True
+
+    def start(self, interval: float = 0.2) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._loop, args=(interval,), name="projection-runner", daemon=True
+        )
+        self._thread.start()
+
+    def _loop(self, interval: float) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_until_current()
+                self.last_error = None
+            except Exception as e:
+                self.last_error = f"{type(e).__name__}: {e}"
+                log.warning("projection_runner_error", error=self.last_error)
+                self._stop.wait(1.0)
+            self._stop.wait(interval)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

@@ -1,0 +1,265 @@
+"""Signals: facts a municipality or provider must act on, opened and closed by events.
+
+A pure function of the case's effective facts. Signals that fire because something did
+*not* happen by a date (no intake 14 days after referral, R-15) get that date as
+``raised_on``, which may lie in the future of the last event; readers show a signal from
+its ``raised_on`` on (``visible_on``), so the answer for any business date is exact
+without a clock inside the projection.
+
+- R-14 two consecutive no-shows: report back to the local team; the third: re-establish
+  contact. A contact (direct or group) closes the streak.
+- R-15 no intake 14 days after the referral; closed by the intake.
+- R-29 no decision 56 days after the referral; closed by the decision.
+- R-18 (hourly products) a month's use at least double the weekly volume's share of that
+  month; 80% of the hours used while the remaining hours will not last until the end date;
+  an extension request due 8 weeks before the hours run out at the recent pace. Closed by
+  a change request or the end of the assignment.
+- C-05 duration limits: 02A03 reaches its 12-month maximum within a month; 02A04 needs its
+  interim evaluation at 6 months (closed by an interim evaluation) and a risk analysis at
+  12 months.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, timedelta
+from decimal import Decimal
+
+import msgspec
+
+from domain import facts as f
+from domain.catalogue import Catalogue
+from domain.rules import add_months
+from domain.state import CaseState, Entry, is_timely_cancellation
+from projections.consumption import (
+    consumption,
+    granted_minutes,
+    month_bounds,
+    weekly_minutes,
+)
+
+
+class Signal(msgspec.Struct, kw_only=True):
+    rule: str
+    raised_on: date
+    detail: str
+    closed_on: date | None = None
+
+    def open_on(self, day: date) -> bool:
+        return self.raised_on <= day and (self.closed_on is None or self.closed_on > day)
+
+
+def signals(state: CaseState, entries: Iterable[Entry], cat: Catalogue) -> list[Signal]:
+    entries = [e for e in entries if not e.retracted]
+    out: list[Signal] = []
+    out += _no_show_streaks(entries, cat)
+    change_requests = sorted(e.occurred_on for e in entries if isinstance(e.fact, f.ChangeRequest))
+    end = state.ended_on
+
+    def closed_by(*candidates: date | None) -> date | None:
+        found = [c for c in candidates if c is not None]
+        return min(found) if found else None
+
+    due = state.referred_on + timedelta(days=cat.intake_within_days)
+    if (state.intake_on is None or state.intake_on > due) and (end is None or end > due):
+        out.append(
+            Signal(
+                rule="R-15",
+                raised_on=due,
+                detail=f"no intake within {cat.intake_within_days} days of the referral "
+                f"({state.referred_on})",
+                closed_on=closed_by(state.intake_on, end),
+            )
+        )
+    decided = min((a.decided_on or a.starts_on for a in state.assignments), default=None)
+    due = state.referred_on + timedelta(days=cat.decision_within_days)
+    if (decided is None or decided > due) and (end is None or end > due):
+        out.append(
+            Signal(
+                rule="R-29",
+                raised_on=due,
+                detail=f"no decision within {cat.decision_within_days} days of the referral",
+                closed_on=closed_by(decided, end),
+            )
+        )
+    out += _hours(state, entries, cat, change_requests)
+    out += _durations(state, entries, cat)
+    out.sort(key=lambda s: (s.raised_on, s.rule))
+    return out
+
+
+def _no_show_streaks(entries: list[Entry], cat: Catalogue) -> list[Signal]:
+    out: list[Signal] = []
+    streak: list[date] = []
+    opened: list[Signal] = []
+    timeline = sorted(
+        (e for e in entries if isinstance(e.fact, f.Contact | f.NoShow)),
+        key=lambda e: (e.occurred_on, e.version),
+    )
+    for e in timeline:
+        if isinstance(e.fact, f.NoShow):
+            if is_timely_cancellation(e.fact, cat.no_show_notice_hours):
+                continue
+            streak.append(e.occurred_on)
+            if len(streak) == 2:
+                opened.append(
+                    Signal(rule="R-14", raised_on=e.occurred_on,
+                           detail="2 consecutive no-shows: report back to the local team")
+                )  # fmt: skip
+            elif len(streak) == 3:
+                opened.append(
+                    Signal(rule="R-14", raised_on=e.occurred_on,
+                           detail="3rd consecutive no-show: re-establish contact "
+                                  "to decide how to continue")
+                )  # fmt: skip
+        elif e.fact.kind in ("direct", "group"):
+            for s in opened:
+                s.closed_on = e.occurred_on
+            out += opened
+            opened, streak = [], []
+    return out + opened
+
+
+def _hours(
+    state: CaseState, entries: list[Entry], cat: Catalogue, change_requests: list[date]
+) -> list[Signal]:
+    out: list[Signal] = []
+    months = consumption(state, entries, cat)
+    by_version = {e.version: e for e in entries}
+    for a in state.assignments:
+        product = cat.product_any(a.product)
+        if product is None or product.financing != "hourly":
+            continue
+        weekly = weekly_minutes(a)
+        granted = granted_minutes(a)
+        if weekly <= 0:
+            continue
+
+        def closes(after: date, a=a) -> date | None:
+            later = [d for d in change_requests if d >= after]
+            candidates = [*later[:1], a.until + timedelta(days=1)]
+            if state.ended_on:
+                candidates.append(state.ended_on)
+            return min(candidates)
+
+        used = Decimal(0)
+        eighty_raised = False
+        pace: list[tuple[date, int]] = []
+        for key, m in months.items():
+            first, last = month_bounds(key)
+            days_valid = max(0, (min(a.until, last) - max(a.starts_on, first)).days + 1)
+            in_month = 0
+            for d in m.decisions:
+                day = by_version[d.event_version].occurred_on
+                if not a.valid_on(day) or d.declarable_minutes == 0:
+                    continue
+                in_month += d.declarable_minutes
+                used += d.declarable_minutes
+                pace.append((day, d.declarable_minutes))
+                expected_month = weekly * days_valid / 7
+                if (
+                    days_valid
+                    and in_month >= 2 * expected_month
+                    and not any(
+                        s.rule == "R-18" and s.detail.startswith(f"use in {key}") for s in out
+                    )
+                ):
+                    out.append(
+                        Signal(
+                            rule="R-18",
+                            raised_on=day,
+                            detail=f"use in {key} ({in_month / 60:.1f} h) is double the indicated "
+                            f"{weekly / 60:.1f} h/week: contact the local team",
+                            closed_on=closes(day),
+                        )
+                    )
+                remaining_days = (a.until - day).days
+                need = weekly * remaining_days / 7
+                if (
+                    not eighty_raised
+                    and granted
+                    and used >= Decimal("0.8") * granted
+                    and granted - used < need
+                ):
+                    eighty_raised = True
+                    out.append(
+                        Signal(
+                            rule="R-18",
+                            raised_on=day,
+                            detail=f"80% of {granted / 60:.1f} h used on {day}; the rest will not "
+                            f"last until {a.until}: contact the local team",
+                            closed_on=closes(day),
+                        )
+                    )
+        if pace:
+            last_day = pace[-1][0]
+            recent = sum(m for d, m in pace if d > last_day - timedelta(weeks=8))
+            per_day = Decimal(recent) / 56
+            if per_day > 0 and granted > used:
+                run_out = last_day + timedelta(days=int((granted - used) / per_day))
+                if run_out < a.until:
+                    raise_on = max(run_out - timedelta(weeks=8), a.starts_on)
+                    out.append(
+                        Signal(
+                            rule="R-18",
+                            raised_on=raise_on,
+                            detail="at the pace of the last 8 weeks the hours run out on "
+                            f"{run_out}, before {a.until}: "
+                            "file a motivated extension request 8 weeks ahead",
+                            closed_on=closes(raise_on),
+                        )
+                    )
+    return out
+
+
+def _durations(state: CaseState, entries: list[Entry], cat: Catalogue) -> list[Signal]:
+    out: list[Signal] = []
+    if not state.assignments:
+        return out
+    first = state.assignments[0]
+    product = cat.product_any(first.product)
+    if product is None:
+        return out
+    end = state.ended_on
+    if product.code == "02A03" and product.max_months:
+        limit = add_months(first.starts_on, product.max_months)
+        raised = add_months(first.starts_on, product.max_months - 1)
+        if end is None or end > raised:
+            out.append(
+                Signal(
+                    rule="C-05",
+                    raised_on=raised,
+                    detail=f"02A03 reaches its maximum of {product.max_months} months on {limit}",
+                    closed_on=end,
+                )
+            )
+    if product.code == "02A04":
+        six = add_months(first.starts_on, 6)
+        interim = min(
+            (
+                e.occurred_on
+                for e in entries
+                if isinstance(e.fact, f.Evaluation) and e.fact.kind == "interim"
+            ),
+            default=None,
+        )
+        if (interim is None or interim > six) and (end is None or end > six):
+            out.append(
+                Signal(
+                    rule="C-05",
+                    raised_on=six,
+                    detail="02A04: interim evaluation with the consultant due at 6 months",
+                    closed_on=min((d for d in (interim, end) if d), default=None),
+                )
+            )
+        year = add_months(first.starts_on, 12)
+        if end is None or end > year:
+            out.append(
+                Signal(
+                    rule="C-05",
+                    raised_on=year,
+                    detail="02A04 after a year: risk analysis and follow-up plan",
+                    closed_on=end,
+                )
+            )
+    return out

@@ -1,0 +1,125 @@
+"""The read-model database: the same SQL on SQLite and PostgreSQL, numbered migrations.
+
+Read models live in the event store's own database (same file / same PostgreSQL database),
+in their own tables. Statements are written with ``?`` placeholders and translated to
+``%s`` for psycopg; all values are parameters, never formatted into SQL.
+
+Migrations are the files ``migrations/NNNN_slug.sql``, applied in order, each once, inside
+a transaction, recorded in ``schema_migrations``; on PostgreSQL an advisory lock keeps two
+starting processes from applying the same file at once. (A migration tool such as alembic
+or yoyo would add a dependency for a few CREATE TABLE files that must run on both engines
+with no ORM; this is 40 lines we can read.)
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from caselog.config import StoreConfig
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+_PG_LOCK_ID = 7_231_604_225  # advisory lock id for migrations
+
+
+class ViewStore:
+    """One connection per thread to the read-model tables."""
+
+    def __init__(self, store: StoreConfig) -> None:
+        self.config = store
+        self.is_postgres = store.kind == "postgres"
+        self._local = threading.local()
+        self.migrate()
+
+    # --- connections -------------------------------------------------------------------
+
+    def _connect(self) -> Any:
+        if self.is_postgres:
+            import psycopg
+
+            return psycopg.connect(self.config.libpq_url, autocommit=True)
+        conn = sqlite3.connect(
+            self.config.sqlite_path, timeout=30, isolation_level=None, check_same_thread=False
+        )
+        conn.execute("PRAGMA busy_timeout = 30000")
+        return conn
+
+    @property
+    def conn(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or (self.is_postgres and conn.closed):
+            conn = self._local.conn = self._connect()
+        return conn
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def sql(self, statement: str) -> str:
+        return statement.replace("?", "%s") if self.is_postgres else statement
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """A transaction; on SQLite ``BEGIN IMMEDIATE`` so writers queue instead of failing."""
+        conn = self.conn
+        if self.is_postgres:
+            with conn.transaction():
+                yield conn.cursor()
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn.cursor()
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        cur = self.conn.cursor()
+        try:
+            cur.execute(self.sql(statement), params)
+            return list(cur.fetchall())
+        finally:
+            cur.close()
+
+    def ping(self) -> None:
+        self.query("SELECT 1")
+
+    # --- migrations ---------------------------------------------------------------------
+
+    def migrate(self) -> list[str]:
+        applied: list[str] = []
+        files = sorted(MIGRATIONS.glob("[0-9][0-9][0-9][0-9]_*.sql"))
+        with self.transaction() as cur:
+            if self.is_postgres:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_LOCK_ID,))
+            cur.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(version TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+            )
+            cur.execute("SELECT version FROM schema_migrations")
+            done = {r[0] for r in cur.fetchall()}
+            for path in files:
+                version = path.stem
+                if version in done:
+                    continue
+                for statement in _statements(path.read_text()):
+                    cur.execute(statement)
+                cur.execute(
+                    self.sql("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)"),
+                    (version, datetime.now(UTC).isoformat()),
+                )
+                applied.append(version)
+        return applied
+
+
+def _statements(text: str) -> list[str]:
+    lines = [line.split("--", 1)[0] for line in text.splitlines()]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
