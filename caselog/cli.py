@@ -110,6 +110,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from api.server import serve
 
     if args.demo:
+        # Demo amounts use the invented example tariffs, marked price_source="example".
+        os.environ.setdefault("CASELOG_EXAMPLE_TARIFFS", "1")
         args.force = False
         args.cases = 300
         args.seed = 2022

@@ -23,7 +23,8 @@ Hourly products (ZOU):
 Result-financed products (SDD): time is recorded but not declared (R-26); the amount due is
 the period price (R-02, R-03, surcharge R-01): 4-week periods from the start of care under
 the 2016 rules, billed in the month a period starts; from 2021 a weekly tariff settled per
-calendar month, pro rata to the days in care.
+calendar month, pro rata to the days in care. Months are billed through the end of care or,
+while care runs, through the month of the last recorded fact (later months are not settled).
 """
 
 from __future__ import annotations
@@ -224,11 +225,15 @@ def consumption(
                 digital_used[m.month] += allowed
                 if allowed < client:
                     ledger.decide(
-                        m, e, "R-16", allowed, client,
+                        m,
+                        e,
+                        "R-16",
+                        allowed,
+                        client,
                         f"digital direct time this month above {caps.digital_max_share:%} "
                         f"of the indicated direct time ({cap} min): "
                         f"{client - allowed} min not declarable",
-                    )  # fmt: skip
+                    )
                     hourly_direct.append((e, a, product, allowed))
                     continue
                 ledger.decide(
@@ -303,10 +308,14 @@ def _no_show(
         per_allocation[key] += 1
         if per_allocation[key] > (product.no_show_cap or 0):
             ledger.decide(
-                m, e, "R-13", 0, planned,
+                m,
+                e,
+                "R-13",
+                0,
+                planned,
                 f"{product.code}: no-show {per_allocation[key]} in this allocation period, "
                 f"above the cap of {product.no_show_cap}",
-            )  # fmt: skip
+            )
             return
     m.no_shows.declarable += 1
     why = f"{product.code}: declarable no-show" + (
@@ -379,8 +388,10 @@ def _amounts(ledger: _Ledger, state: CaseState, effective: list[Entry], cat: Cat
                 continue
             start = max(a.starts_on, state.started_on)
             end = min(a.until, state.ended_on) if state.ended_on else a.until
+            # Months are billed through the month of the last recorded activity (or the
+            # end): later months are not settled yet.
             last_known = max((e.occurred_on for e in effective), default=start)
-            end = min(end, max(last_known, state.ended_on or last_known))
+            end = min(end, max(month_bounds(month_key(last_known))[1], state.ended_on or start))
             if end < start:
                 continue
             _bill_result(ledger, a, start, end, cat, totals, sources, unknown)

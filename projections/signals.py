@@ -103,15 +103,21 @@ def _no_show_streaks(entries: list[Entry], cat: Catalogue) -> list[Signal]:
             streak.append(e.occurred_on)
             if len(streak) == 2:
                 opened.append(
-                    Signal(rule="R-14", raised_on=e.occurred_on,
-                           detail="2 consecutive no-shows: report back to the local team")
-                )  # fmt: skip
+                    Signal(
+                        rule="R-14",
+                        raised_on=e.occurred_on,
+                        detail="2 consecutive no-shows: report back to the local team",
+                    )
+                )
             elif len(streak) == 3:
                 opened.append(
-                    Signal(rule="R-14", raised_on=e.occurred_on,
-                           detail="3rd consecutive no-show: re-establish contact "
-                                  "to decide how to continue")
-                )  # fmt: skip
+                    Signal(
+                        rule="R-14",
+                        raised_on=e.occurred_on,
+                        detail="3rd consecutive no-show: re-establish contact "
+                        "to decide how to continue",
+                    )
+                )
         elif e.fact.kind in ("direct", "group"):
             for s in opened:
                 s.closed_on = e.occurred_on

@@ -1,0 +1,158 @@
+"""What handlers share: the services, the actor, role checks and the write path."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import anyio
+import msgspec
+import structlog
+from litestar import Request, Response
+from litestar.exceptions import ClientException
+
+from api.auth import actor_from_header
+from api.idempotency import PENDING, IdempotencyStore, request_hash
+from api.problems import Forbidden, problem
+from api.schemas import Written
+from caselog.application import CaseLog
+from domain.errors import CaseNotFound, DomainError
+from domain.values import Actor
+from projections.runner import ProjectionRunner
+from projections.store import ViewStore
+
+log = structlog.get_logger("caselog.api")
+_json = msgspec.json.Encoder()
+
+
+@dataclass
+class Services:
+    app: CaseLog
+    views: ViewStore
+    runner: ProjectionRunner
+    idempotency: IdempotencyStore
+    jwt_key: str
+
+
+def services(request: Request[Any, Any, Any]) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+async def provide_actor(request: Request[Any, Any, Any]) -> Actor:
+    actor = actor_from_header(
+        request.headers.get("authorization"),
+        services(request).jwt_key,
+        note=request.headers.get("x-audit-toelichting"),
+    )
+    structlog.contextvars.bind_contextvars(
+        actor=actor.sub, role=actor.role, tenant=actor.tenant, provider=actor.provider
+    )
+    return actor
+
+
+def require(actor: Actor, *roles: str) -> None:
+    if actor.role not in roles:
+        raise Forbidden(f"a {actor.role} may not do this (allowed: {', '.join(roles)})")
+
+
+def parse_case_id(case_id: str) -> UUID:
+    try:
+        parsed = UUID(case_id)
+    except ValueError:
+        raise CaseNotFound(f"case {case_id} not found") from None
+    structlog.contextvars.bind_contextvars(case_id=str(parsed))
+    return parsed
+
+
+def if_match(request: Request[Any, Any, Any]) -> int | None:
+    value = request.headers.get("if-match")
+    if value is None:
+        return None
+    raw = value.strip().removeprefix("W/").strip('"')
+    if raw == "*":
+        return None
+    if not raw.isdigit():
+        raise ClientException('If-Match must be a version as an entity tag, e.g. "7"')
+    return int(raw)
+
+
+def written(case_id: UUID, version: int, status: int = 200, **extra: Any) -> Response[Any]:
+    body: Any = (
+        Written(case_id=str(case_id), version=version)
+        if not extra
+        else {"case_id": str(case_id), "version": version, **extra}
+    )
+    return Response(body, status_code=status, headers={"ETag": f'"{version}"'})
+
+
+async def run_write(
+    request: Request[Any, Any, Any],
+    actor: Actor,
+    command: Callable[[int | None], Response[Any]],
+) -> Response[Any]:
+    """Run a write command in a worker thread, at most once per Idempotency-Key."""
+    svc = services(request)
+    expected = if_match(request)
+    key = request.headers.get("idempotency-key")
+    if not key:
+        return await anyio.to_thread.run_sync(command, expected)
+    if len(key) > 200:
+        return problem(400, "malformed", "Malformed request", "Idempotency-Key is too long")
+    digest = request_hash(request.method, request.url.path, await request.body())
+    stored = await anyio.to_thread.run_sync(
+        svc.idempotency.claim, actor.tenant, actor.sub, key, digest
+    )
+    if stored is not None:
+        if stored.request_hash != digest:
+            return problem(
+                422,
+                "idempotency-key-reused",
+                "Invalid values",
+                "this Idempotency-Key was used with another request",
+            )
+        if stored.status == PENDING:
+            resp = problem(
+                409, "in-progress", "Conflict", "the first request with this key is still running"
+            )
+            resp.headers["Retry-After"] = "1"
+            return resp
+        return Response(
+            stored.body,
+            status_code=stored.status,
+            headers={**stored.headers, "Idempotent-Replayed": "true"},
+            media_type=stored.headers.get("content-type", "application/json"),
+        )
+    try:
+        response = await anyio.to_thread.run_sync(command, expected)
+    except DomainError as exc:
+        from api.problems import handle
+
+        response = handle(request, exc)
+        body = _json.encode(response.content)
+        await anyio.to_thread.run_sync(
+            svc.idempotency.complete,
+            actor.tenant,
+            actor.sub,
+            key,
+            response.status_code,
+            body,
+            {"content-type": "application/problem+json"},
+        )
+        return response
+    except BaseException:
+        await anyio.to_thread.run_sync(svc.idempotency.release, actor.tenant, actor.sub, key)
+        raise
+    headers = dict(response.headers.items())
+    headers["content-type"] = "application/json"
+    await anyio.to_thread.run_sync(
+        svc.idempotency.complete,
+        actor.tenant,
+        actor.sub,
+        key,
+        response.status_code,
+        _json.encode(response.content),
+        headers,
+    )
+    return response

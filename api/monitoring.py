@@ -1,0 +1,139 @@
+"""Cross-case reads: open signals for case handlers, KPIs for contract management, health.
+
+Both come from the projection runner's tables. Before answering, the handler waits (up to
+two seconds) for the runner to reach the log's current head, so a client sees the effect of
+its own acknowledged writes (read-your-writes).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import anyio
+import msgspec
+from litestar import Request, Response, get
+from litestar.exceptions import ValidationException
+
+from api.context import require, services
+from api.problems import Forbidden
+from api.schemas import Health
+from domain.values import Actor
+from projections.kpis import Kpis
+from projections.queries import SignalRow, kpis, open_signals
+
+
+class SignalsOut(msgspec.Struct):
+    signals: list[SignalRow]
+    on: date
+
+
+def _catch_up(request: Request[Any, Any, Any]) -> None:
+    svc = services(request)
+    head = svc.app.recorder.max_notification_id() or 0
+    svc.runner.wait_for(head, timeout=2.0)
+
+
+@get("/v1/signals", summary="Signals (R-14, R-15, R-18, R-29, duration limits)")
+async def get_signals(
+    request: Request[Any, Any, Any],
+    actor: Actor,
+    provider: str | None = None,
+    open: bool = True,
+    on: date | None = None,
+    limit: int = 500,
+    offset: int = 0,
+) -> SignalsOut:
+    """Signals raised by ``on`` (default today); ``open=true`` keeps those not closed then.
+    A provider sees only its own cases' signals."""
+    require(actor, "municipality", "provider")
+    if actor.role == "provider":
+        if provider and provider != actor.provider:
+            raise Forbidden("a provider sees only its own signals")
+        provider = actor.provider
+    if not (1 <= limit <= 1000) or offset < 0:
+        raise ValidationException(
+            "limit must be 1..1000 and offset >= 0",
+            extra=[{"key": "limit", "message": "1..1000", "source": "query"}],
+        )
+    svc = services(request)
+    day = on or date.today()
+
+    def read() -> SignalsOut:
+        _catch_up(request)
+        rows = open_signals(
+            svc.views,
+            actor.tenant,
+            provider=provider,
+            on=day,
+            only_open=open,
+            limit=limit,
+            offset=offset,
+        )
+        return SignalsOut(signals=rows, on=day)
+
+    return await anyio.to_thread.run_sync(read)
+
+
+@get("/v1/kpis", summary="Contract-management KPIs (uitstroom, doorlooptijd, afschaling, ...)")
+async def get_kpis(
+    request: Request[Any, Any, Any],
+    actor: Actor,
+    period_start: date,
+    period_end: date,
+    provider: str | None = None,
+    product: str | None = None,
+    municipality: str | None = None,
+    as_of: datetime | None = None,
+) -> Kpis:
+    """Aggregates only: no case ids, no client references (contract managers never need
+    names). ``as_of`` answers as the system knew it at that recorded instant."""
+    require(actor, "contract_manager", "municipality")
+    if period_end < period_start:
+        raise ValidationException(
+            "period_end is before period_start",
+            extra=[{"key": "period_end", "message": "before period_start", "source": "query"}],
+        )
+    if as_of is not None and as_of.tzinfo is None:
+        raise ValidationException(
+            "as_of needs a UTC offset",
+            extra=[
+                {"key": "as_of", "message": "an RFC 3339 instant with offset", "source": "query"}
+            ],
+        )
+    svc = services(request)
+
+    def read() -> Kpis:
+        _catch_up(request)
+        return kpis(
+            svc.views,
+            svc.app,
+            actor.tenant,
+            period_start,
+            period_end,
+            provider=provider,
+            product=product,
+            municipality=municipality,
+            as_of=as_of,
+        )
+
+    return await anyio.to_thread.run_sync(read)
+
+
+@get("/health", summary="Liveness and store reachability", exclude_from_auth=True)
+async def health(request: Request[Any, Any, Any]) -> Response[Health]:
+    svc = services(request)
+
+    def check() -> Response[Health]:
+        try:
+            head = svc.app.recorder.max_notification_id() or 0
+            svc.views.ping()
+            lag = head - min(svc.runner.positions().values())
+        except Exception as e:
+            return Response(Health(status="unavailable", store=type(e).__name__), status_code=503)
+        return Response(Health(status="ok", store="reachable", projections_lag=lag))
+
+    return await anyio.to_thread.run_sync(check)
+
+
+MONITORING = [get_signals, get_kpis, health]
