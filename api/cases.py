@@ -15,7 +15,7 @@ from litestar import Request, Response, post
 from litestar.exceptions import ValidationException
 
 from api import schemas as s
-from api.context import parse_case_id, require, run_write, services, written
+from api.context import parse_case_id, require, run_write, services, strict_body, written
 from domain import facts as f
 from domain.errors import CaseNotFound, RuleViolation
 from domain.values import Actor
@@ -24,21 +24,24 @@ PROVIDER = ("provider",)
 MUNICIPALITY = ("municipality",)
 
 
-def _record(
+async def _record(
     request: Request[Any, Any, Any],
     actor: Actor,
     case_id: str,
-    fact: f.Fact,
+    data: msgspec.Struct,
+    cls: type[f.Fact],
     roles: tuple[str, ...],
 ) -> Any:
     require(actor, *roles)
+    await strict_body(request, data)
+    fact = s.to_fact(cls, data)
     cid = parse_case_id(case_id)
     app = services(request).app
 
     def command(expected: int | None) -> Response[Any]:
         return written(cid, app.record(cid, actor, fact, expected))
 
-    return run_write(request, actor, command)
+    return await run_write(request, actor, command)
 
 
 @post("/v1/cases", status_code=201, summary="Open a case on a referral (aanmelding)")
@@ -47,6 +50,7 @@ async def open_case(
 ) -> Response[Any]:
     """The municipality refers a client to a provider; the tenant is the token's."""
     require(actor, *MUNICIPALITY)
+    await strict_body(request, data)
     referral = s.to_fact(f.Referral, data, tenant=actor.tenant)
     app = services(request).app
     case_id = uuid4()
@@ -62,7 +66,7 @@ async def open_case(
 async def intake(
     request: Request[Any, Any, Any], actor: Actor, case_id: str, data: s.IntakeBody
 ) -> Response[Any]:
-    return await _record(request, actor, case_id, s.to_fact(f.Intake, data), PROVIDER)
+    return await _record(request, actor, case_id, data, f.Intake, PROVIDER)
 
 
 @post(
@@ -73,58 +77,56 @@ async def intake(
 async def indication(
     request: Request[Any, Any, Any], actor: Actor, case_id: str, data: s.IndicationBody
 ) -> Response[Any]:
-    return await _record(request, actor, case_id, s.to_fact(f.Indication, data), MUNICIPALITY)
+    return await _record(request, actor, case_id, data, f.Indication, MUNICIPALITY)
 
 
 @post("/v1/cases/{case_id:str}/support-plan", status_code=200, summary="Support plan agreed")
 async def support_plan(
     request: Request[Any, Any, Any], actor: Actor, case_id: str, data: s.SupportPlanBody
 ) -> Response[Any]:
-    return await _record(request, actor, case_id, s.to_fact(f.SupportPlan, data), PROVIDER)
+    return await _record(request, actor, case_id, data, f.SupportPlan, PROVIDER)
 
 
 @post("/v1/cases/{case_id:str}/start", status_code=200, summary="Care started")
 async def start(
     request: Request[Any, Any, Any], actor: Actor, case_id: str, data: s.CareStartBody
 ) -> Response[Any]:
-    return await _record(request, actor, case_id, s.to_fact(f.CareStart, data), PROVIDER)
+    return await _record(request, actor, case_id, data, f.CareStart, PROVIDER)
 
 
 @post("/v1/cases/{case_id:str}/contacts", status_code=200, summary="Contact recorded")
 async def contact(
     request: Request[Any, Any, Any], actor: Actor, case_id: str, data: s.ContactBody
 ) -> Response[Any]:
-    return await _record(request, actor, case_id, s.to_fact(f.Contact, data), PROVIDER)
+    return await _record(request, actor, case_id, data, f.Contact, PROVIDER)
 
 
 @post("/v1/cases/{case_id:str}/no-shows", status_code=200, summary="No-show recorded (R-13)")
 async def no_show(
     request: Request[Any, Any, Any], actor: Actor, case_id: str, data: s.NoShowBody
 ) -> Response[Any]:
-    return await _record(request, actor, case_id, s.to_fact(f.NoShow, data), PROVIDER)
+    return await _record(request, actor, case_id, data, f.NoShow, PROVIDER)
 
 
 @post("/v1/cases/{case_id:str}/evaluations", status_code=200, summary="Evaluation recorded (ZRM)")
 async def evaluation(
     request: Request[Any, Any, Any], actor: Actor, case_id: str, data: s.EvaluationBody
 ) -> Response[Any]:
-    return await _record(request, actor, case_id, s.to_fact(f.Evaluation, data), PROVIDER)
+    return await _record(request, actor, case_id, data, f.Evaluation, PROVIDER)
 
 
 @post("/v1/cases/{case_id:str}/scale-changes", status_code=200, summary="Scale changed by decision")
 async def scale_change(
     request: Request[Any, Any, Any], actor: Actor, case_id: str, data: s.ScaleChangeBody
 ) -> Response[Any]:
-    return await _record(request, actor, case_id, s.to_fact(f.ScaleChange, data), MUNICIPALITY)
+    return await _record(request, actor, case_id, data, f.ScaleChange, MUNICIPALITY)
 
 
 @post("/v1/cases/{case_id:str}/end", status_code=200, summary="Care ended (uitstroom)")
 async def end(
     request: Request[Any, Any, Any], actor: Actor, case_id: str, data: s.EndBody
 ) -> Response[Any]:
-    return await _record(
-        request, actor, case_id, s.to_fact(f.End, data), ("municipality", "provider")
-    )
+    return await _record(request, actor, case_id, data, f.End, ("municipality", "provider"))
 
 
 @post("/v1/cases/{case_id:str}/change-requests", status_code=201, summary="Change requested (R-19)")
@@ -133,6 +135,7 @@ async def change_request(
 ) -> Response[Any]:
     """A provider asks for a scale change or an extension, with its report (R-19)."""
     require(actor, *PROVIDER)
+    await strict_body(request, data)
     cid = parse_case_id(case_id)
     request_id = f"WV-{uuid4().hex[:12]}"
     fact = s.to_fact(f.ChangeRequest, data, request_id=request_id)
@@ -160,6 +163,7 @@ async def decide(
     """Granted requests change the entitlement in the same write (extension keeps the
     assignment number; a scale change withdraws and reassigns, R-30)."""
     require(actor, *MUNICIPALITY)
+    await strict_body(request, data)
     cid = parse_case_id(case_id)
     decision = f.ChangeDecision(request_id=request_id, **msgspec.structs.asdict(data))
     app = services(request).app
@@ -176,6 +180,7 @@ async def correction(
 ) -> Response[Any]:
     """Only the role that wrote an event corrects it (C-08); the original stays in the log."""
     require(actor, "municipality", "provider")
+    await strict_body(request, data)
     cid = parse_case_id(case_id)
     app = services(request).app
     if data.retract == (data.replacement is not None):

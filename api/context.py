@@ -11,7 +11,7 @@ import anyio
 import msgspec
 import structlog
 from litestar import Request, Response
-from litestar.exceptions import ClientException
+from litestar.exceptions import ClientException, ValidationException
 
 from api.auth import actor_from_header
 from api.idempotency import PENDING, IdempotencyStore, request_hash
@@ -50,6 +50,19 @@ async def provide_actor(request: Request[Any, Any, Any]) -> Actor:
         actor=actor.sub, role=actor.role, tenant=actor.tenant, provider=actor.provider
     )
     return actor
+
+
+async def strict_body(request: Request[Any, Any, Any], data: msgspec.Struct) -> None:
+    """Validate the raw body strictly (litestar's own conversion is lax: it turns "30" into
+    30). A value of the wrong JSON type is a 422 naming the field."""
+    try:
+        msgspec.json.decode(await request.body(), type=type(data), strict=True)
+    except msgspec.ValidationError as e:
+        message, _, where = str(e).partition(" - at `$.")
+        field = where.rstrip("`") or "body"
+        raise ValidationException(
+            message, extra=[{"key": field, "message": message, "source": "body"}]
+        ) from None
 
 
 def require(actor: Actor, *roles: str) -> None:
