@@ -1,0 +1,468 @@
+"""``python -m bench --scale small|medium|large [--store postgres|sqlite] --json FILE``
+
+Measures each figure of the speed issue beside its raw-database baseline, on the same
+database, in the same run, and writes them as one JSON document. Deterministic data:
+``caselog.demo.generate`` with a fixed seed. PostgreSQL runs in a throwaway database that is
+dropped afterwards (``--keep`` keeps it); SQLite in a temporary file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+SCALES = {"smoke": 200, "small": 1_000, "medium": 10_000, "large": 100_000}
+PG_ADMIN = os.environ.get("CASELOG_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+SECRET = "bench-secret-" + "z" * 40
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
+
+
+# --- databases ---------------------------------------------------------------------------
+
+
+def make_database(store: str, tmp: Path) -> tuple[str, Callable[[], None]]:
+    if store == "sqlite":
+        return f"sqlite:///{tmp / 'bench.db'}", lambda: None
+    import psycopg
+
+    name = f"caselog_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+
+    def drop() -> None:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return url, drop
+
+
+# --- raw baselines -------------------------------------------------------------------------
+
+
+def raw_single_row_txn(url: str, store: str, n: int = 2000) -> float:
+    if store == "sqlite":
+        import sqlite3
+
+        conn = sqlite3.connect(url[len("sqlite:///") :], isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE IF NOT EXISTS raw_bench (id INTEGER PRIMARY KEY, body BLOB)")
+        started = time.perf_counter()
+        for _ in range(n):
+            conn.execute("BEGIN")
+            conn.execute("INSERT INTO raw_bench (body) VALUES (?)", (os.urandom(200),))
+            conn.execute("COMMIT")
+        took = time.perf_counter() - started
+        conn.execute("DROP TABLE raw_bench")
+        conn.close()
+        return n / took
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE raw_bench (id BIGSERIAL PRIMARY KEY, body BYTEA)")
+        started = time.perf_counter()
+        for _ in range(n):
+            with conn.transaction():
+                conn.execute("INSERT INTO raw_bench (body) VALUES (%s)", (os.urandom(200),))
+        took = time.perf_counter() - started
+        conn.execute("DROP TABLE raw_bench")
+    return n / took
+
+
+def raw_executemany(url: str, store: str, n: int = 100_000) -> float:
+    rows = [(uuid.uuid4().bytes, i, "topic", os.urandom(200)) for i in range(n)]
+    if store == "sqlite":
+        import sqlite3
+
+        conn = sqlite3.connect(url[len("sqlite:///") :], isolation_level=None)
+        conn.execute("CREATE TABLE raw_many (a BLOB, b INTEGER, c TEXT, d BLOB)")
+        started = time.perf_counter()
+        conn.execute("BEGIN")
+        conn.executemany("INSERT INTO raw_many VALUES (?, ?, ?, ?)", rows)
+        conn.execute("COMMIT")
+        took = time.perf_counter() - started
+        conn.execute("DROP TABLE raw_many")
+        conn.close()
+        return n / took
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE raw_many (a BYTEA, b BIGINT, c TEXT, d BYTEA)")
+        started = time.perf_counter()
+        with conn.transaction(), conn.cursor() as cur:
+            cur.executemany("INSERT INTO raw_many VALUES (%s, %s, %s, %s)", rows)
+        took = time.perf_counter() - started
+        conn.execute("DROP TABLE raw_many")
+    return n / took
+
+
+def raw_read(url: str, store: str) -> float:
+    """Read the whole event table in notification order (the rebuild's raw baseline)."""
+    if store == "sqlite":
+        import sqlite3
+
+        conn = sqlite3.connect(url[len("sqlite:///") :])
+        started = time.perf_counter()
+        n = 0
+        for _row in conn.execute(
+            "SELECT rowid, originator_id, originator_version, topic, state FROM stored_events "
+            "ORDER BY rowid"
+        ):
+            n += 1
+        took = time.perf_counter() - started
+        conn.close()
+        return n / took
+    import psycopg
+
+    with psycopg.connect(url) as conn, conn.cursor(name="raw_read") as cur:
+        cur.itersize = 10_000
+        started = time.perf_counter()
+        cur.execute(
+            "SELECT notification_id, originator_id, originator_version, topic, state "
+            "FROM caselog_events ORDER BY notification_id"
+        )
+        n = 0
+        for _row in cur:
+            n += 1
+        took = time.perf_counter() - started
+    return n / took
+
+
+# --- caselog figures -----------------------------------------------------------------------
+
+
+def import_figure(app: Any, cases: int) -> tuple[float, int]:
+    from caselog.demo import generate
+
+    log(f"generating {cases} cases")
+    built = list(generate(cases, seed=2022))
+    events = sum(len(c.pending_events) for c in built)
+    log(f"importing {events} events")
+    started = time.perf_counter()
+    app.import_cases(built, chunk=200)
+    took = time.perf_counter() - started
+    return events / took, events
+
+
+def long_case(app: Any, n_events: int = 1000) -> tuple[Any, list[Any]]:
+    """A case of about ``n_events`` events, recorded at distinct instants."""
+    from datetime import datetime, timezone
+
+    from domain import facts as f
+    from domain.case import Case
+    from domain.clock import recorded_at
+    from domain.values import Actor, Volume
+    from decimal import Decimal
+
+    cat = app.catalogues.for_tenant("zou")
+    gm = Actor(sub="c", role="municipality", tenant="zou")
+    pr = Actor(sub="b", role="provider", tenant="zou", provider="aanbieder-a")
+    base = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    instants = []
+
+    def at(i: int) -> Any:
+        instants.append(base + timedelta(hours=i))
+        return recorded_at(instants[-1])
+
+    with at(0):
+        case = Case.open(gm, f.Referral(client_ref="long", tenant="zou", municipality="Houten",
+                                        provider="aanbieder-a", referred_on=date(2020, 1, 1)), cat)  # fmt: skip
+    with at(1):
+        case.record(gm, f.Indication(assignment_number="L-1", product="02A05",
+                    volume=Volume(amount=Decimal(8), unit="hour", frequency="week"),
+                    starts_on=date(2020, 1, 2), ends_on=date(2020, 12, 31), decision_ref="L",
+                    decided_on=date(2020, 1, 2)), cat)  # fmt: skip
+    with at(2):
+        case.record(pr, f.CareStart(started_on=date(2020, 1, 2)), cat)
+    for i in range(3, n_events + 1):
+        with at(i):
+            case.record(pr, f.Contact(occurred_on=date(2020, 1, 2) + timedelta(days=(i % 360)),
+                                      minutes=30, kind="direct"), cat)  # fmt: skip
+    app.save(case)
+    return case.id, instants
+
+
+def timetravel(app: Any) -> tuple[float, float]:
+    from domain.values import Actor
+
+    case_id, instants = long_case(app)
+    actor = Actor(sub="a", role="auditor", tenant="zou")
+    rng = random.Random(1)
+    times = []
+    for i in range(400):
+        started = time.perf_counter()
+        if i % 2:
+            app.get_case(case_id, actor, version=rng.randint(1, len(instants)))
+        else:
+            app.get_case(case_id, actor, as_of=rng.choice(instants))
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times), pct(times, 99)
+
+
+def rebuild_child(url: str) -> None:
+    """Run in a child process so its peak RSS is the rebuild's own."""
+    from caselog.application import CaseLog
+    from caselog.config import store_config
+    from projections.runner import ProjectionRunner
+
+    app = CaseLog(store=store_config(url))
+    runner = ProjectionRunner(app)
+    started = time.perf_counter()
+    n = runner.rebuild()
+    took = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"events": n, "seconds": took, "peak_rss_mb": peak}))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def vm_hwm_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def start_server(url: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {**os.environ, "CASELOG_JWT_SECRET": SECRET, "CASELOG_DATABASE_URL": url}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "caselog.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    import httpx
+
+    for _ in range(200):
+        try:
+            if httpx.get(base + "/health", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("server did not start")
+
+
+def token(role: str, tenant: str = "zou", provider: str | None = None) -> dict[str, str]:
+    from api.auth import issue_token
+
+    t = issue_token(role=role, tenant=tenant, provider=provider, key=SECRET, ttl_seconds=7200)
+    return {"Authorization": f"Bearer {t}"}
+
+
+def prepare_write_targets(base: str, clients: int) -> list[str]:
+    import httpx
+
+    gm = token("municipality")
+    pr = token("provider", provider="aanbieder-a")
+    ids = []
+    with httpx.Client(base_url=base, timeout=30) as c:
+        for i in range(clients):
+            cid = c.post("/v1/cases", headers=gm, json={
+                "client_ref": f"bench-{i}", "municipality": "Houten", "provider": "aanbieder-a",
+                "referred_on": "2024-01-08"}).json()["case_id"]  # fmt: skip
+            c.post(f"/v1/cases/{cid}/indications", headers=gm, json={
+                "assignment_number": f"B-{i}", "product": "02A05",
+                "volume": {"amount": "40", "unit": "hour", "frequency": "week"},
+                "starts_on": "2024-01-15", "ends_on": "2024-12-31", "decision_ref": "B"})  # fmt: skip
+            c.post(f"/v1/cases/{cid}/start", headers=pr, json={"started_on": "2024-01-20"})
+            ids.append(cid)
+    return ids
+
+
+def write_load(base: str, case_ids: list[str], seconds: float) -> tuple[float, float, int]:
+    import httpx
+
+    pr = token("provider", provider="aanbieder-a")
+    latencies: list[float] = []
+    errors = 0
+
+    async def client(cid: str, deadline: float) -> None:
+        nonlocal errors
+        async with httpx.AsyncClient(base_url=base, timeout=60) as c:
+            i = 0
+            while time.perf_counter() < deadline:
+                body = {"occurred_on": f"2024-{2 + i % 10:02d}-{1 + i % 28:02d}", "minutes": 30,
+                        "kind": "direct"}  # fmt: skip
+                i += 1
+                started = time.perf_counter()
+                r = await c.post(f"/v1/cases/{cid}/contacts", headers=pr, json=body)
+                latencies.append((time.perf_counter() - started) * 1000)
+                if r.status_code != 200:
+                    errors += 1
+
+    async def main() -> float:
+        started = time.perf_counter()
+        deadline = started + seconds
+        await asyncio.gather(*(client(cid, deadline) for cid in case_ids))
+        return time.perf_counter() - started
+
+    took = asyncio.run(main())
+    return len(latencies) / took, pct(latencies, 99), errors
+
+
+def read_latencies(base: str, case_ids: list[str], as_of: str) -> dict[str, float]:
+    import httpx
+
+    gm = token("municipality")
+    cm = token("contract_manager")
+    case_times, kpi_times = [], []
+    with httpx.Client(base_url=base, timeout=120) as c:
+        for i in range(200):
+            started = time.perf_counter()
+            r = c.get(f"/v1/cases/{case_ids[i % len(case_ids)]}", headers=gm)
+            case_times.append((time.perf_counter() - started) * 1000)
+            assert r.status_code == 200, r.text
+        for i in range(20):
+            params = {"period_start": "2022-01-01", "period_end": "2022-12-31"}
+            if i % 2:
+                params["provider"] = "aanbieder-b"
+            started = time.perf_counter()
+            r = c.get("/v1/kpis", headers=cm, params=params)
+            kpi_times.append((time.perf_counter() - started) * 1000)
+            assert r.status_code == 200, r.text
+        started = time.perf_counter()
+        r = c.get("/v1/kpis", headers=cm, params={
+            "period_start": "2022-01-01", "period_end": "2022-12-31", "as_of": as_of})  # fmt: skip
+        as_of_s = time.perf_counter() - started
+        assert r.status_code == 200, r.text
+    return {
+        "case_read_ms_p95": pct(case_times, 95),
+        "kpi_query_ms_p95": pct(kpi_times, 95),
+        "as_of_kpi_s": as_of_s,
+    }
+
+
+def sample_case_ids(app: Any, n: int = 200) -> list[str]:
+    ids = []
+    for _, event in app.iter_events(1, n * 20):
+        if type(event).__name__ == "CaseOpened" and event.fact.tenant == "zou":
+            ids.append(str(event.originator_id))
+        if len(ids) >= n:
+            break
+    return ids
+
+
+def run(scale: str, store: str, write_seconds: float, keep: bool) -> dict[str, Any]:
+    from caselog.application import CaseLog
+    from caselog.config import store_config
+
+    cases = SCALES[scale]
+    figures: dict[str, Any] = {
+        "scale": scale,
+        "store": store,
+        "cases": cases,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        url, drop = make_database(store, Path(tmp))
+        try:
+            log(f"store {store}, {cases} cases")
+            app = CaseLog(store=store_config(url))
+            from projections.store import ViewStore
+
+            ViewStore(app.store).close()  # migrations once, before any concurrent writer
+            figures["raw_single_row_txn_per_s"] = raw_single_row_txn(url, store)
+            figures["raw_executemany_rows_per_s"] = raw_executemany(url, store)
+            figures["import_events_per_s"], figures["events"] = import_figure(app, cases)
+            figures["import_ratio"] = figures["import_events_per_s"] / figures["raw_executemany_rows_per_s"]
+            log("time travel on a 1,000-event case")
+            figures["timetravel_ms_p50"], figures["timetravel_ms_p99"] = timetravel(app)
+            figures["raw_read_rows_per_s"] = raw_read(url, store)
+            log("rebuilding all projections (child process)")
+            out = subprocess.run(
+                [sys.executable, "-m", "bench", "--rebuild-child", url],
+                check=True, capture_output=True, text=True,
+            )  # fmt: skip
+            child = json.loads(out.stdout.strip().splitlines()[-1])
+            figures["rebuild_events_per_s"] = child["events"] / child["seconds"]
+            figures["rebuild_ratio"] = figures["rebuild_events_per_s"] / figures["raw_read_rows_per_s"]
+            figures["rebuild_peak_rss_mb"] = child["peak_rss_mb"]
+            as_of = "2022-09-01T00:00:00Z"
+            ids = sample_case_ids(app)
+            app.close()
+            log("serving; write load with 50 clients")
+            proc, base = start_server(url)
+            try:
+                targets = prepare_write_targets(base, 50)
+                per_s, p99, errors = write_load(base, targets, write_seconds)
+                figures["write_http_commands_per_s"] = per_s
+                figures["write_http_p99_ms"] = p99
+                figures["write_http_errors"] = errors
+                figures["write_ratio"] = per_s / figures["raw_single_row_txn_per_s"]
+                figures["serve_peak_rss_mb"] = vm_hwm_mb(proc.pid)
+                log("reads")
+                figures.update(read_latencies(base, ids, as_of))
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+        finally:
+            if not keep:
+                drop()
+    for k, v in list(figures.items()):
+        if isinstance(v, float):
+            figures[k] = round(v, 3)
+    if store == "postgres":
+        figures["raw_pg_single_row_txn_per_s"] = figures["raw_single_row_txn_per_s"]
+        figures["raw_pg_executemany_rows_per_s"] = figures["raw_executemany_rows_per_s"]
+        figures["raw_pg_read_rows_per_s"] = figures["raw_read_rows_per_s"]
+    return figures
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(prog="python -m bench")
+    p.add_argument("--scale", choices=list(SCALES), default="small")
+    p.add_argument("--store", choices=["postgres", "sqlite"], default="postgres")
+    p.add_argument("--json", dest="json_path", help="write the figures here")
+    p.add_argument("--write-seconds", type=float, default=15.0)
+    p.add_argument("--keep", action="store_true", help="keep the PostgreSQL database")
+    p.add_argument("--rebuild-child", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.rebuild_child:
+        rebuild_child(args.rebuild_child)
+        return 0
+    figures = run(args.scale, args.store, args.write_seconds, args.keep)
+    text = json.dumps(figures, indent=2)
+    print(text)
+    if args.json_path:
+        Path(args.json_path).write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
