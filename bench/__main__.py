@@ -23,7 +23,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -170,18 +170,18 @@ def import_figure(app: Any, cases: int) -> tuple[float, int]:
 
 def long_case(app: Any, n_events: int = 1000) -> tuple[Any, list[Any]]:
     """A case of about ``n_events`` events, recorded at distinct instants."""
-    from datetime import datetime, timezone
+    from datetime import datetime
+    from decimal import Decimal
 
     from domain import facts as f
     from domain.case import Case
     from domain.clock import recorded_at
     from domain.values import Actor, Volume
-    from decimal import Decimal
 
     cat = app.catalogues.for_tenant("zou")
     gm = Actor(sub="c", role="municipality", tenant="zou")
     pr = Actor(sub="b", role="provider", tenant="zou", provider="aanbieder-a")
-    base = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    base = datetime(2020, 1, 1, tzinfo=UTC)
     instants = []
 
     def at(i: int) -> Any:
@@ -189,19 +189,44 @@ def long_case(app: Any, n_events: int = 1000) -> tuple[Any, list[Any]]:
         return recorded_at(instants[-1])
 
     with at(0):
-        case = Case.open(gm, f.Referral(client_ref="long", tenant="zou", municipality="Houten",
-                                        provider="aanbieder-a", referred_on=date(2020, 1, 1)), cat)  # fmt: skip
+        case = Case.open(
+            gm,
+            f.Referral(
+                client_ref="long",
+                tenant="zou",
+                municipality="Houten",
+                provider="aanbieder-a",
+                referred_on=date(2020, 1, 1),
+            ),
+            cat,
+        )
     with at(1):
-        case.record(gm, f.Indication(assignment_number="L-1", product="02A05",
-                    volume=Volume(amount=Decimal(8), unit="hour", frequency="week"),
-                    starts_on=date(2020, 1, 2), ends_on=date(2020, 12, 31), decision_ref="L",
-                    decided_on=date(2020, 1, 2)), cat)  # fmt: skip
+        case.record(
+            gm,
+            f.Indication(
+                assignment_number="L-1",
+                product="02A05",
+                volume=Volume(amount=Decimal(8), unit="hour", frequency="week"),
+                starts_on=date(2020, 1, 2),
+                ends_on=date(2020, 12, 31),
+                decision_ref="L",
+                decided_on=date(2020, 1, 2),
+            ),
+            cat,
+        )
     with at(2):
         case.record(pr, f.CareStart(started_on=date(2020, 1, 2)), cat)
     for i in range(3, n_events + 1):
         with at(i):
-            case.record(pr, f.Contact(occurred_on=date(2020, 1, 2) + timedelta(days=(i % 360)),
-                                      minutes=30, kind="direct"), cat)  # fmt: skip
+            case.record(
+                pr,
+                f.Contact(
+                    occurred_on=date(2020, 1, 2) + timedelta(days=(i % 360)),
+                    minutes=30,
+                    kind="direct",
+                ),
+                cat,
+            )
     app.save(case)
     return case.id, instants
 
@@ -289,13 +314,28 @@ def prepare_write_targets(base: str, clients: int) -> list[str]:
     ids = []
     with httpx.Client(base_url=base, timeout=30) as c:
         for i in range(clients):
-            cid = c.post("/v1/cases", headers=gm, json={
-                "client_ref": f"bench-{i}", "municipality": "Houten", "provider": "aanbieder-a",
-                "referred_on": "2024-01-08"}).json()["case_id"]  # fmt: skip
-            c.post(f"/v1/cases/{cid}/indications", headers=gm, json={
-                "assignment_number": f"B-{i}", "product": "02A05",
-                "volume": {"amount": "40", "unit": "hour", "frequency": "week"},
-                "starts_on": "2024-01-15", "ends_on": "2024-12-31", "decision_ref": "B"})  # fmt: skip
+            cid = c.post(
+                "/v1/cases",
+                headers=gm,
+                json={
+                    "client_ref": f"bench-{i}",
+                    "municipality": "Houten",
+                    "provider": "aanbieder-a",
+                    "referred_on": "2024-01-08",
+                },
+            ).json()["case_id"]
+            c.post(
+                f"/v1/cases/{cid}/indications",
+                headers=gm,
+                json={
+                    "assignment_number": f"B-{i}",
+                    "product": "02A05",
+                    "volume": {"amount": "40", "unit": "hour", "frequency": "week"},
+                    "starts_on": "2024-01-15",
+                    "ends_on": "2024-12-31",
+                    "decision_ref": "B",
+                },
+            )
             c.post(f"/v1/cases/{cid}/start", headers=pr, json={"started_on": "2024-01-20"})
             ids.append(cid)
     return ids
@@ -313,8 +353,11 @@ def write_load(base: str, case_ids: list[str], seconds: float) -> tuple[float, f
         async with httpx.AsyncClient(base_url=base, timeout=60) as c:
             i = 0
             while time.perf_counter() < deadline:
-                body = {"occurred_on": f"2024-{2 + i % 10:02d}-{1 + i % 28:02d}", "minutes": 30,
-                        "kind": "direct"}  # fmt: skip
+                body = {
+                    "occurred_on": f"2024-{2 + i % 10:02d}-{1 + i % 28:02d}",
+                    "minutes": 30,
+                    "kind": "direct",
+                }
                 i += 1
                 started = time.perf_counter()
                 r = await c.post(f"/v1/cases/{cid}/contacts", headers=pr, json=body)
@@ -353,8 +396,11 @@ def read_latencies(base: str, case_ids: list[str], as_of: str) -> dict[str, floa
             kpi_times.append((time.perf_counter() - started) * 1000)
             assert r.status_code == 200, r.text
         started = time.perf_counter()
-        r = c.get("/v1/kpis", headers=cm, params={
-            "period_start": "2022-01-01", "period_end": "2022-12-31", "as_of": as_of})  # fmt: skip
+        r = c.get(
+            "/v1/kpis",
+            headers=cm,
+            params={"period_start": "2022-01-01", "period_end": "2022-12-31", "as_of": as_of},
+        )
         as_of_s = time.perf_counter() - started
         assert r.status_code == 200, r.text
     return {
@@ -400,18 +446,24 @@ def run(scale: str, store: str, write_seconds: float, keep: bool) -> dict[str, A
             figures["raw_single_row_txn_per_s"] = raw_single_row_txn(url, store)
             figures["raw_executemany_rows_per_s"] = raw_executemany(url, store)
             figures["import_events_per_s"], figures["events"] = import_figure(app, cases)
-            figures["import_ratio"] = figures["import_events_per_s"] / figures["raw_executemany_rows_per_s"]
+            figures["import_ratio"] = (
+                figures["import_events_per_s"] / figures["raw_executemany_rows_per_s"]
+            )
             log("time travel on a 1,000-event case")
             figures["timetravel_ms_p50"], figures["timetravel_ms_p99"] = timetravel(app)
             figures["raw_read_rows_per_s"] = raw_read(url, store)
             log("rebuilding all projections (child process)")
             out = subprocess.run(
                 [sys.executable, "-m", "bench", "--rebuild-child", url],
-                check=True, capture_output=True, text=True,
-            )  # fmt: skip
+                check=True,
+                capture_output=True,
+                text=True,
+            )
             child = json.loads(out.stdout.strip().splitlines()[-1])
             figures["rebuild_events_per_s"] = child["events"] / child["seconds"]
-            figures["rebuild_ratio"] = figures["rebuild_events_per_s"] / figures["raw_read_rows_per_s"]
+            figures["rebuild_ratio"] = (
+                figures["rebuild_events_per_s"] / figures["raw_read_rows_per_s"]
+            )
             figures["rebuild_peak_rss_mb"] = child["peak_rss_mb"]
             as_of = "2022-09-01T00:00:00Z"
             ids = sample_case_ids(app)

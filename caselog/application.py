@@ -23,6 +23,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import RecordConflictError
 
 from caselog.config import StoreConfig, store_config
+from caselog.group_commit import GroupCommitter, Job
 from caselog.mapper import MsgspecMapper
 from domain import facts as f
 from domain.case import Case
@@ -72,6 +73,7 @@ class CaseLog(Application[UUID]):
         *,
         store: StoreConfig | None = None,
         catalogues: Catalogues | None = None,
+        group_commit: bool = True,
     ) -> None:
         self.store = store or store_config()
         # Writers in this process queue per case (striped locks) instead of racing to a
@@ -79,6 +81,7 @@ class CaseLog(Application[UUID]):
         self._stripes = [threading.Lock() for _ in range(LOCK_STRIPES)]
         self.catalogues = catalogues or default_catalogues()
         super().__init__({**self.store.env, **(env or {})})
+        self._committer = GroupCommitter(self) if group_commit else None
 
     def construct_mapper(self) -> MsgspecMapper:  # type: ignore[override]
         return MsgspecMapper(compressor=self.factory.compressor(), cipher=self.factory.cipher())
@@ -199,8 +202,16 @@ class CaseLog(Application[UUID]):
         expected_version: int | None,
         command: Callable[[Case, Catalogue], None],
     ) -> int:
+        if self._committer is not None:
+            return self._committer.submit(Job(case_id, actor, expected_version, command))
         with self._stripes[hash(case_id) % LOCK_STRIPES]:
             return self._attempt(case_id, actor, expected_version, command)
+
+    def close(self) -> None:
+        if self._committer is not None:
+            self._committer.close()
+            self._committer = None
+        super().close()
 
     def _attempt(
         self,

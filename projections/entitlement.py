@@ -17,7 +17,7 @@ import msgspec
 from domain.catalogue import Catalogue
 from domain.state import Assignment, CaseState, Entry
 from domain.values import Volume
-from projections.consumption import CENT, consumption, granted_minutes
+from projections.consumption import CENT, MonthConsumption, consumption, granted_minutes
 
 
 class AssignmentView(msgspec.Struct, kw_only=True):
@@ -42,10 +42,15 @@ def _hours(minutes: Decimal) -> str:
 
 
 def entitlements(
-    state: CaseState, entries: Iterable[Entry], cat: Catalogue, on: date | None = None
+    state: CaseState,
+    entries: Iterable[Entry],
+    cat: Catalogue,
+    on: date | None = None,
+    months: dict[str, MonthConsumption] | None = None,
 ) -> list[AssignmentView]:
     entries = list(entries)
-    months = consumption(state, entries, cat)
+    if months is None:
+        months = consumption(state, entries, cat)
     by_version = {e.version: e for e in entries}
     used: dict[str, Decimal] = {}
     for m in months.values():

@@ -40,7 +40,7 @@ from domain import facts as f
 from domain.catalogue import Catalogue
 from domain.rules import add_months
 from domain.state import CaseState, Entry, is_timely_cancellation
-from projections.consumption import consumption, month_bounds, weekly_minutes
+from projections.consumption import MonthConsumption, consumption, month_bounds, weekly_minutes
 
 LIGHTER_ENDS = {"lighter_product", "general_provision"}
 HEAVIER_ENDS = {"heavier_care"}
@@ -81,7 +81,12 @@ def _level(cat: Catalogue, product: str) -> int | None:
 
 
 def summarise(
-    case_id: str, state: CaseState, entries: list[Entry], cat: Catalogue, version: int
+    case_id: str,
+    state: CaseState,
+    entries: list[Entry],
+    cat: Catalogue,
+    version: int,
+    months: dict[str, MonthConsumption] | None = None,
 ) -> CaseSummary:
     effective = [e for e in entries if not e.retracted]
     moves: list[ScaleMove] = []
@@ -117,7 +122,8 @@ def summarise(
         for domain, score in zrm.items():
             first.setdefault(domain, score)
             last[domain] = score
-    months = consumption(state, effective, cat)
+    if months is None:
+        months = consumption(state, effective, cat)
     return CaseSummary(
         case_id=case_id,
         tenant=state.tenant,

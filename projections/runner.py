@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,7 +34,7 @@ import structlog
 
 from domain.case import Case
 from domain.catalogue import Catalogue
-from projections.consumption import consumption
+from projections.consumption import MonthConsumption, consumption
 from projections.entitlement import entitlements
 from projections.kpis import summarise
 from projections.signals import signals
@@ -43,13 +44,14 @@ log = structlog.get_logger("caselog.projections")
 _encode = msgspec.json.Encoder().encode
 
 Rows = dict[str, list[dict[str, Any]]]
+Months = dict[str, MonthConsumption]
 
 
 class Projection(Protocol):
     name: str
     tables: tuple[str, ...]
 
-    def rows(self, case_id: str, case: Case, cat: Catalogue) -> Rows: ...
+    def rows(self, case_id: str, case: Case, cat: Catalogue, months: Months) -> Rows: ...
 
 
 class KpiProjection:
@@ -58,9 +60,9 @@ class KpiProjection:
     name = "kpis"
     tables = ("case_summary", "case_product")
 
-    def rows(self, case_id: str, case: Case, cat: Catalogue) -> Rows:
+    def rows(self, case_id: str, case: Case, cat: Catalogue, months: Months) -> Rows:
         s = case.state
-        summary = summarise(case_id, s, case.entries, cat, case.version)
+        summary = summarise(case_id, s, case.entries, cat, case.version, months)
         summary.recorded_at = case.modified_on
         return {
             "case_summary": [
@@ -89,7 +91,7 @@ class ConsumptionProjection:
     name = "consumption"
     tables = ("consumption_month",)
 
-    def rows(self, case_id: str, case: Case, cat: Catalogue) -> Rows:
+    def rows(self, case_id: str, case: Case, cat: Catalogue, months: Months) -> Rows:
         s = case.state
         return {
             "consumption_month": [
@@ -105,7 +107,7 @@ class ConsumptionProjection:
                     "amount_due": m.amount_due,
                     "doc": _encode(m).decode(),
                 }
-                for m in consumption(s, case.entries, cat).values()
+                for m in months.values()
             ]
         }
 
@@ -114,7 +116,7 @@ class EntitlementProjection:
     name = "entitlement"
     tables = ("entitlement",)
 
-    def rows(self, case_id: str, case: Case, cat: Catalogue) -> Rows:
+    def rows(self, case_id: str, case: Case, cat: Catalogue, months: Months) -> Rows:
         s = case.state
         return {
             "entitlement": [
@@ -133,7 +135,7 @@ class EntitlementProjection:
                     "periods_billed": v.periods_billed,
                     "doc": _encode(v).decode(),
                 }
-                for i, v in enumerate(entitlements(s, case.entries, cat))
+                for i, v in enumerate(entitlements(s, case.entries, cat, months=months))
             ]
         }
 
@@ -142,7 +144,7 @@ class SignalProjection:
     name = "signals"
     tables = ("case_signal",)
 
-    def rows(self, case_id: str, case: Case, cat: Catalogue) -> Rows:
+    def rows(self, case_id: str, case: Case, cat: Catalogue, months: Months) -> Rows:
         s = case.state
         return {
             "case_signal": [
@@ -156,7 +158,7 @@ class SignalProjection:
                     "closed_on": sig.closed_on.isoformat() if sig.closed_on else None,
                     "detail": sig.detail,
                 }
-                for i, sig in enumerate(signals(s, case.entries, cat))
+                for i, sig in enumerate(signals(s, case.entries, cat, months))
             ]
         }
 
@@ -192,11 +194,17 @@ class ProjectionRunner:
         views: ViewStore | None = None,
         projections: Sequence[Projection] = ALL,
         batch_size: int = 500,
+        cache_size: int = 5000,
     ) -> None:
         self.app = app
         self.views = views or ViewStore(app.store)
         self.projections = list(projections)
         self.batch_size = batch_size
+        self.cache_size = cache_size
+        # Cases as of the last notification applied, so catch-up applies new events to
+        # them instead of reloading (a write-through cache: it only ever holds a case at a
+        # version read from the log).
+        self._cases: OrderedDict[UUID, Case] = OrderedDict()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._advanced = threading.Condition()
@@ -228,20 +236,37 @@ class ProjectionRunner:
         )
         if not notifications:
             return 0
-        upto: dict[UUID, int] = {}
+        touched: dict[UUID, Case] = {}
         for n in notifications:
-            upto[n.originator_id] = max(upto.get(n.originator_id, 0), n.originator_version)
+            touched[n.originator_id] = self._advance(n)
         computed: dict[str, Rows] = {p.name: {t: [] for t in p.tables} for p in group}
-        for case_id, version in upto.items():
-            case = self._load(case_id, version)
+        for case_id, case in touched.items():
             cat = self.app.catalogues.for_tenant(case.state.tenant)
+            months = consumption(case.state, case.entries, cat)  # shared by the projections
             for p in group:
-                for table, rows in p.rows(str(case_id), case, cat).items():
+                for table, rows in p.rows(str(case_id), case, cat, months).items():
                     computed[p.name][table].extend(rows)
         end = notifications[-1].id
-        ids = [str(c) for c in upto]
+        ids = [str(c) for c in touched]
         self._write(group, computed, ids, start, end)
         return len(notifications)
+
+    def _advance(self, n: Any) -> Case:
+        """The case after notification ``n``: the kept aggregate plus this event when it is
+        the next one, else loaded from the store at that version (snapshots first)."""
+        case = self._cases.get(n.originator_id)
+        if n.originator_version == 1 or (
+            case is not None and case.version == n.originator_version - 1
+        ):
+            event = self.app.mapper.to_domain_event(n)
+            case = event.mutate(None if n.originator_version == 1 else case)
+        else:
+            case = self._load(n.originator_id, n.originator_version)
+        self._cases[n.originator_id] = case
+        self._cases.move_to_end(n.originator_id)
+        while len(self._cases) > self.cache_size:
+            self._cases.popitem(last=False)
+        return case
 
     def _load(self, case_id: UUID, version: int) -> Case:
         from caselog.application import fast_project

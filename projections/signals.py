@@ -32,6 +32,7 @@ from domain.catalogue import Catalogue
 from domain.rules import add_months
 from domain.state import CaseState, Entry, is_timely_cancellation
 from projections.consumption import (
+    MonthConsumption,
     consumption,
     granted_minutes,
     month_bounds,
@@ -49,8 +50,15 @@ class Signal(msgspec.Struct, kw_only=True):
         return self.raised_on <= day and (self.closed_on is None or self.closed_on > day)
 
 
-def signals(state: CaseState, entries: Iterable[Entry], cat: Catalogue) -> list[Signal]:
+def signals(
+    state: CaseState,
+    entries: Iterable[Entry],
+    cat: Catalogue,
+    months: dict[str, MonthConsumption] | None = None,
+) -> list[Signal]:
     entries = [e for e in entries if not e.retracted]
+    if months is None:
+        months = consumption(state, entries, cat)
     out: list[Signal] = []
     out += _no_show_streaks(entries, cat)
     change_requests = sorted(e.occurred_on for e in entries if isinstance(e.fact, f.ChangeRequest))
@@ -82,7 +90,7 @@ def signals(state: CaseState, entries: Iterable[Entry], cat: Catalogue) -> list[
                 closed_on=closed_by(decided, end),
             )
         )
-    out += _hours(state, entries, cat, change_requests)
+    out += _hours(state, entries, cat, change_requests, months)
     out += _durations(state, entries, cat)
     out.sort(key=lambda s: (s.raised_on, s.rule))
     return out
@@ -127,10 +135,13 @@ def _no_show_streaks(entries: list[Entry], cat: Catalogue) -> list[Signal]:
 
 
 def _hours(
-    state: CaseState, entries: list[Entry], cat: Catalogue, change_requests: list[date]
+    state: CaseState,
+    entries: list[Entry],
+    cat: Catalogue,
+    change_requests: list[date],
+    months: dict[str, MonthConsumption],
 ) -> list[Signal]:
     out: list[Signal] = []
-    months = consumption(state, entries, cat)
     by_version = {e.version: e for e in entries}
     for a in state.assignments:
         product = cat.product_any(a.product)

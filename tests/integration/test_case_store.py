@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from caselog.application import CaseLog
+from caselog.config import store_config
 from domain import facts as f
 from domain.errors import CaseNotFound, RuleViolation, VersionMismatch
 from tests.builders import contact, indication, municipality, provider, referral
@@ -122,3 +123,44 @@ def test_snapshots_do_not_change_the_state(store: CaseLog) -> None:
     assert from_events is not None
     assert with_snapshots.state == from_events.state == replayed.state
     assert with_snapshots.entries == from_events.entries
+
+
+def test_a_stale_cached_case_in_another_process_is_reloaded_not_lost(database_url: str) -> None:
+    # given two application instances (two processes) writing to one case
+    first = CaseLog(store=store_config(database_url))
+    second = CaseLog(store=store_config(database_url))
+    try:
+        case_id, version = opened_and_started(first)
+        first.record(case_id, provider(), contact(on=date(2024, 2, 1)))  # first caches v4
+        second.record(case_id, provider(), contact(on=date(2024, 2, 2)))  # v5 from elsewhere
+        # when the first writes again from its stale copy
+        last = first.record(case_id, provider(), contact(on=date(2024, 2, 3)))
+        # then its save conflicted, the case was reloaded and nothing was lost
+        assert last == version + 3
+        history = second.get_history(case_id, municipality())
+        assert [e.originator_version for e in history] == list(range(1, last + 1))
+        with pytest.raises(VersionMismatch):
+            second.record(case_id, provider(), contact(), expected_version=version)
+    finally:
+        first.close()
+        second.close()
+
+
+def test_group_commit_checks_each_if_match_against_its_predecessors(store: CaseLog) -> None:
+    case_id, version = opened_and_started(store)
+    results: dict[int, object] = {}
+
+    def write(i: int) -> None:
+        try:
+            results[i] = store.record(case_id, provider(), contact(), expected_version=version)
+        except VersionMismatch as e:
+            results[i] = e
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wins = [r for r in results.values() if isinstance(r, int)]
+    assert wins == [version + 1]  # exactly one write was made on version N
+    assert store.get_case(case_id, municipality()).version == version + 1
