@@ -3,6 +3,7 @@ in the same process (a background thread that follows the log)."""
 
 from __future__ import annotations
 
+import gc
 import os
 
 from caselog.config import store_config
@@ -19,6 +20,10 @@ def serve(
     if database_url:
         os.environ["CASELOG_DATABASE_URL"] = database_url
     app = create_app(store_config(database_url))
+    # Long-lived objects (catalogues, caches, the app) leave the GC's young generations, and
+    # collections run less often: full collections over cached aggregates were the p99.
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
     uvicorn.run(
         app,
         host=host,

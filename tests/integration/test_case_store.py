@@ -164,3 +164,22 @@ def test_group_commit_checks_each_if_match_against_its_predecessors(store: CaseL
     wins = [r for r in results.values() if isinstance(r, int)]
     assert wins == [version + 1]  # exactly one write was made on version N
     assert store.get_case(case_id, municipality()).version == version + 1
+
+
+def test_the_time_travel_cache_equals_a_load_from_the_store(store: CaseLog) -> None:
+    case_id, _ = opened_and_started(store)
+    for i in range(57):
+        store.record(case_id, provider(), contact(on=date(2024, 2, 1) + timedelta(days=i)))
+    store.retract_event(case_id, provider(), f.Retraction(event_version=10, reason="dubbel"))
+    head = store.get_case(case_id, municipality()).version
+    for version in (1, 2, 3, 19, 20, 21, 40, 59, head - 1, head):
+        cached = store.get_case(case_id, municipality(), version=version)
+        loaded = store.repository.get(case_id, version=version)
+        assert cached.version == loaded.version == version
+        assert cached.state == loaded.state
+        assert cached.entries == loaded.entries
+    # a write after the cache was filled is seen at once
+    newest = store.record(case_id, provider(), contact(on=date(2024, 5, 1)))
+    assert store.get_case(case_id, municipality(), version=newest).version == newest
+    with pytest.raises(CaseNotFound):
+        store.get_case(case_id, municipality("drechtsteden"), version=3)
