@@ -24,8 +24,8 @@ from eventsourcing.persistence import RecordConflictError
 
 from caselog.config import StoreConfig, store_config
 from caselog.group_commit import GroupCommitter, Job
-from caselog.timeline import TimelineCache
 from caselog.mapper import MsgspecMapper
+from caselog.timeline import TimelineCache
 from domain import facts as f
 from domain.case import Case
 from domain.catalogue import Catalogue, Catalogues, default_catalogues

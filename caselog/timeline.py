@@ -56,10 +56,7 @@ class Timeline:
     def at_version(self, version: int) -> Any:
         version = max(1, min(version, self.version))
         slot = version // self.every
-        if slot and slot <= len(self.checkpoints):
-            case = clone(self.checkpoints[slot - 1])
-        else:
-            case = None
+        case = clone(self.checkpoints[slot - 1]) if slot and slot <= len(self.checkpoints) else None
         start = case.version if case is not None else 0
         for event in self.events[start:version]:
             case = event.mutate(case)
