@@ -117,7 +117,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         args.seed = 2022
         cmd_demo(args)
     return serve(
-        host=args.host, port=args.port, workers=args.workers, database_url=args.database_url
+        host=args.host,
+        port=args.port,
+        database_url=args.database_url,
+        projections=args.projections,
     )
 
 
@@ -127,7 +130,12 @@ def cmd_projections(args: argparse.Namespace) -> int:
     app = _app(args.database_url)
     try:
         runner = ProjectionRunner(app)
-        if args.action == "status":
+        if args.action == "follow":
+            from api.app import configure_logging
+
+            configure_logging()
+            runner.follow()
+        elif args.action == "status":
             for row in runner.status():
                 print(f"{row.name:<14} position {row.position:>10}  lag {row.lag:>8}")
         else:
@@ -155,8 +163,14 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="run the HTTP API and the projection runner")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
-    s.add_argument("--workers", type=int, default=1)
     s.add_argument("--demo", action="store_true", help="load the demo data first if empty")
+    s.add_argument(
+        "--projections",
+        choices=["inline", "off"],
+        default="inline",
+        help="run the projection runner in this process, or leave it to "
+        "`caselog projections follow`",
+    )
     s.set_defaults(func=cmd_serve)
 
     d = sub.add_parser("demo", help="load deterministic demo data (both tenants)")
@@ -180,7 +194,7 @@ def parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_token)
 
     pr = sub.add_parser("projections", help="projection status and rebuild")
-    pr.add_argument("action", choices=["status", "rebuild"])
+    pr.add_argument("action", choices=["status", "rebuild", "follow"])
     pr.add_argument("name", nargs="?")
     pr.set_defaults(func=cmd_projections)
     return p

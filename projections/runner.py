@@ -209,6 +209,8 @@ class ProjectionRunner:
         self._thread: threading.Thread | None = None
         self._advanced = threading.Condition()
         self.last_error: str | None = None
+        #: True when a separate process (``caselog projections follow``) keeps the tables.
+        self.external = False
 
     @property
     def names(self) -> list[str]:
@@ -369,8 +371,11 @@ class ProjectionRunner:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
-            if self._thread is None:
+            if self._thread is None and not self.external:
                 self.run_until_current()
+                continue
+            if self._thread is None:  # another process runs the projections: poll
+                time.sleep(min(remaining, 0.02))
                 continue
             with self._advanced:
                 self._advanced.wait(min(remaining, 0.05))
@@ -395,6 +400,17 @@ class ProjectionRunner:
                 log.warning("projection_runner_error", error=self.last_error)
                 self._stop.wait(1.0)
             self._stop.wait(interval)
+
+    def follow(self, interval: float = 0.2) -> None:
+        """Run in the foreground until interrupted (``caselog projections follow``)."""
+        self.start(interval)
+        try:
+            while self._thread is not None and self._thread.is_alive():
+                self._thread.join(timeout=1.0)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
 
     def stop(self) -> None:
         self._stop.set()
