@@ -143,10 +143,10 @@ class GroupCommitter:
         before = 0
         try:
             case = cases.get(job.case_id) or self._case(job.case_id, job.actor)
+            before = len(case.pending_events)
             self.app._check_scope(case.state, job.actor, job.case_id)
             if job.expected is not None and case.version != job.expected:
                 raise VersionMismatch(job.expected, case.version)
-            before = len(case.pending_events)
             job.command(case, self.app.catalogues.for_tenant(case.state.tenant))
         except BaseException as e:
             job.error = e
