@@ -8,7 +8,7 @@ version}`` with an ETag. Lifecycle rules live in the domain and come back as 409
 from __future__ import annotations
 
 from typing import Any
-from uuid import uuid4
+from uuid import NAMESPACE_URL, uuid4, uuid5
 
 import msgspec
 from litestar import Request, Response, post
@@ -53,7 +53,7 @@ async def open_case(
     await strict_body(request, data)
     referral = s.to_fact(f.Referral, data, tenant=actor.tenant)
     app = services(request).app
-    case_id = uuid4()
+    case_id = None if actor.request_key else uuid4()
 
     def command(_: int | None) -> Response[Any]:
         cid, version = app.open_case(actor, referral, case_id)
@@ -137,7 +137,9 @@ async def change_request(
     require(actor, *PROVIDER)
     await strict_body(request, data)
     cid = parse_case_id(case_id)
-    request_id = f"WV-{uuid4().hex[:12]}"
+    # With an Idempotency-Key the id follows from it, so a retry answers the same id.
+    seed = uuid5(NAMESPACE_URL, actor.request_key) if actor.request_key else uuid4()
+    request_id = f"WV-{seed.hex[:12]}"
     fact = s.to_fact(f.ChangeRequest, data, request_id=request_id)
     app = services(request).app
 

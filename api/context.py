@@ -46,6 +46,9 @@ async def provide_actor(request: Request[Any, Any, Any]) -> Actor:
         services(request).jwt_key,
         note=request.headers.get("x-audit-toelichting"),
     )
+    key = request.headers.get("idempotency-key")
+    if key and request.method == "POST" and len(key) <= 200:
+        actor = msgspec.structs.replace(actor, request_key=f"{actor.sub}:{key}")
     structlog.contextvars.bind_contextvars(
         actor=actor.sub, role=actor.role, tenant=actor.tenant, provider=actor.provider
     )

@@ -5,7 +5,9 @@ key), so two concurrent requests with one key cannot both apply: the second is t
 retry (409). When the command answers, its status, body and headers are stored with the
 request's hash; a retry with the same key and body gets that answer again, even after a
 restart; the same key with another body is refused (422). A claim whose command crashed
-(no answer after ``STALE_SECONDS``) may be taken over.
+(no answer after ``STALE_SECONDS``) may be taken over: running the command again is safe,
+because the key also travels in the event's actor and the case refuses to apply a request
+it has seen (``Case.check_new_request``), answering with the version it produced then.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import msgspec
 from projections.store import ViewStore
 
 PENDING = 0
-STALE_SECONDS = 60
+STALE_SECONDS = 5
 
 
 @dataclass(frozen=True)

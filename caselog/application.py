@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
 from typing import Any, ClassVar
-from uuid import UUID, uuid4
+from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -29,7 +29,7 @@ from caselog.timeline import TimelineCache
 from domain import facts as f
 from domain.case import Case
 from domain.catalogue import Catalogue, Catalogues, default_catalogues
-from domain.errors import CaseNotFound, DomainError, VersionMismatch
+from domain.errors import AlreadyApplied, CaseNotFound, DomainError, VersionMismatch
 from domain.rules import convert_awbz
 from domain.state import CaseState
 from domain.values import Actor
@@ -96,10 +96,21 @@ class CaseLog(Application[UUID]):
         """Open a case on a referral (aanmelding); the tenant is the actor's."""
         if referral.tenant != actor.tenant:
             referral = msgspec.structs.replace(referral, tenant=actor.tenant)
-        case = Case.open(
-            actor, referral, self.catalogues.for_tenant(actor.tenant), case_id or uuid4()
-        )
-        self.save(case)
+        if case_id is None:
+            # With an Idempotency-Key the id follows from it, so a retry finds the case.
+            case_id = (
+                uuid5(NAMESPACE_URL, f"caselog:{actor.tenant}:{actor.request_key}")
+                if actor.request_key
+                else uuid4()
+            )
+        case = Case.open(actor, referral, self.catalogues.for_tenant(actor.tenant), case_id)
+        try:
+            self.save(case)
+        except RecordConflictError:
+            existing = self._load(case_id, actor)
+            if actor.request_key and actor.request_key in existing.requests:
+                return case_id, existing.requests[actor.request_key]
+            raise
         return case.id, case.version
 
     def record(
@@ -226,9 +237,16 @@ class CaseLog(Application[UUID]):
             if attempt:
                 time.sleep(random.uniform(0, 0.002 * attempt))
             case = self._load(case_id, actor)
+            try:
+                case.check_new_request(actor)
+            except AlreadyApplied as done:
+                return done.version
             if expected_version is not None and case.version != expected_version:
                 raise VersionMismatch(expected_version, case.version)
-            command(case, self.catalogues.for_tenant(case.state.tenant))
+            try:
+                command(case, self.catalogues.for_tenant(case.state.tenant))
+            except AlreadyApplied as done:
+                return done.version
             try:
                 self.save(case)
             except RecordConflictError:

@@ -34,7 +34,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import RecordConflictError
 
-from domain.errors import VersionMismatch
+from domain.errors import AlreadyApplied, VersionMismatch
 from domain.values import Actor
 
 if TYPE_CHECKING:
@@ -145,9 +145,13 @@ class GroupCommitter:
             case = cases.get(job.case_id) or self._case(job.case_id, job.actor)
             before = len(case.pending_events)
             self.app._check_scope(case.state, job.actor, job.case_id)
+            case.check_new_request(job.actor)  # a retry gets its first version, not a 412
             if job.expected is not None and case.version != job.expected:
                 raise VersionMismatch(job.expected, case.version)
             job.command(case, self.app.catalogues.for_tenant(case.state.tenant))
+        except AlreadyApplied as e:
+            job.version = e.version
+            return
         except BaseException as e:
             job.error = e
             if case is not None and len(case.pending_events) != before:

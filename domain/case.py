@@ -18,7 +18,7 @@ from eventsourcing.domain import Aggregate, Snapshot
 from domain import clock, rules
 from domain import facts as f
 from domain.catalogue import Catalogue
-from domain.errors import RuleViolation
+from domain.errors import AlreadyApplied, RuleViolation
 from domain.state import CaseState, Entry, evolve, fold
 from domain.values import Actor
 
@@ -28,6 +28,8 @@ class CaseSnapshotState(msgspec.Struct, kw_only=True):
     modified_on: datetime
     entries: list[Entry]
     state: CaseState
+    #: request key -> the last version it produced (idempotency; added later, default {})
+    requests: dict[str, int] = {}
 
 
 class Case(Aggregate):
@@ -41,6 +43,7 @@ class Case(Aggregate):
 
         def apply(self, aggregate: Any) -> None:
             aggregate._apply_fact(self)
+            aggregate._remember_request(self)
 
     class CaseOpened(Aggregate.Created):
         """Aanmelding (referral) by the municipality."""
@@ -125,12 +128,14 @@ class Case(Aggregate):
 
         def apply(self, aggregate: Any) -> None:
             aggregate._apply_retraction(self)
+            aggregate._remember_request(self)
 
     class EventCorrected(Event):
         fact: f.Correction
 
         def apply(self, aggregate: Any) -> None:
             aggregate._apply_correction(self)
+            aggregate._remember_request(self)
 
     class Snapshot(Snapshot):
         state: CaseSnapshotState  # type: ignore[assignment]
@@ -147,6 +152,7 @@ class Case(Aggregate):
                     modified_on=aggregate.modified_on,
                     entries=list(aggregate.entries),
                     state=aggregate.state,
+                    requests=dict(aggregate.requests),
                 ),
             )
 
@@ -160,6 +166,7 @@ class Case(Aggregate):
                 _pending_events=[],
                 entries=list(self.state.entries),
                 state=self.state.state,
+                requests=dict(self.state.requests),
             )
             return case
 
@@ -176,6 +183,9 @@ class Case(Aggregate):
             )
         ]
         self.state: CaseState = evolve(None, 1, fact)
+        self.requests: dict[str, int] = {}
+        if actor.request_key:
+            self.requests[actor.request_key] = 1
 
     @classmethod
     def open(
@@ -198,8 +208,17 @@ class Case(Aggregate):
 
     # --- commands ------------------------------------------------------------------
 
+    def check_new_request(self, actor: Actor) -> None:
+        """Idempotency: a request whose key this case has seen is not applied again."""
+        if actor.request_key and actor.request_key in self.requests:
+            raise AlreadyApplied(self.id, self.requests[actor.request_key])
+
     def record(self, actor: Actor, fact: f.Fact, cat: Catalogue) -> None:
         """Record a fact after checking the lifecycle rules against the current state."""
+        self.check_new_request(actor)
+        self._record(actor, fact, cat)
+
+    def _record(self, actor: Actor, fact: f.Fact, cat: Catalogue) -> None:
         rules.check_fact(cat, self.state, fact)
         self.trigger_event(
             EVENT_FOR_FACT[type(fact)], actor=actor, occurred_on=fact.business_date(), fact=fact
@@ -209,6 +228,7 @@ class Case(Aggregate):
         """Decide a provider's change request; a granted one changes the entitlement in the
         same transaction (an extension keeps the assignment number, a scale change is a
         withdrawal plus a new assignment)."""
+        self.check_new_request(actor)
         rules.check_not_ended(self.state, "a decision")
         open_req = self.state.request(decision.request_id)
         if open_req is None:
@@ -243,10 +263,11 @@ class Case(Aggregate):
             self.ChangeDecided, actor=actor, occurred_on=decision.decided_on, fact=decision
         )
         if effect is not None:
-            self.record(actor, effect, cat)
+            self._record(actor, effect, cat)
 
     def retract(self, actor: Actor, retraction: f.Retraction, cat: Catalogue) -> None:
         """Take an earlier event out of the count; it stays in the log."""
+        self.check_new_request(actor)
         target = rules.check_correction_target(self.entries, retraction.event_version, actor)
         self._check_refold(retraction.event_version, None)
         self.trigger_event(
@@ -255,6 +276,7 @@ class Case(Aggregate):
 
     def correct(self, actor: Actor, correction: f.Correction, cat: Catalogue) -> None:
         """Replace an earlier event's fact by a corrected one of the same kind."""
+        self.check_new_request(actor)
         target = rules.check_correction_target(self.entries, correction.event_version, actor)
         new = correction.replacement
         if type(new) is not type(target.fact):
@@ -290,6 +312,13 @@ class Case(Aggregate):
         )
         self.entries.append(entry)
         self.state = evolve(self.state, entry.version, entry.fact)
+
+    def _remember_request(self, event: Any) -> None:
+        key = event.actor.request_key
+        if key:
+            if not hasattr(self, "requests"):
+                self.requests = {}
+            self.requests[key] = event.originator_version
 
     def _apply_retraction(self, event: Any) -> None:
         self.entries = _replace_entry(

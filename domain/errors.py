@@ -35,3 +35,13 @@ class VersionMismatch(DomainError):
     def __init__(self, expected: int, actual: int) -> None:
         super().__init__(f"case is at version {actual}, not {expected}")
         self.expected, self.actual = expected, actual
+
+
+class AlreadyApplied(DomainError):
+    """This request (its Idempotency-Key) was applied before, as ``version``: not an error
+    for the client, who gets the first answer again."""
+
+    def __init__(self, case_id: object, version: int) -> None:
+        super().__init__(f"request already applied as version {version}")
+        self.case_id = case_id
+        self.version = version

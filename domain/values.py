@@ -81,13 +81,16 @@ ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 class Actor(msgspec.Struct, frozen=True, kw_only=True):
     """Who did it: the token's subject and role, the tenant (region) and, for providers,
-    the provider. ``note`` is the optional X-Audit-Toelichting given with the request."""
+    the provider. ``note`` is the optional X-Audit-Toelichting given with the request;
+    ``request_key`` the client's Idempotency-Key (scoped by ``sub``), kept with the event so
+    the case itself refuses to apply one request twice, even across a crash."""
 
     sub: str
     role: Role
     tenant: str
     provider: str | None = None
     note: str | None = None
+    request_key: str | None = None
 
 
 class Volume(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

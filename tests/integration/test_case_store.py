@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, date, datetime, timedelta
 
+import msgspec
 import pytest
 
 from caselog.application import CaseLog
@@ -183,3 +184,28 @@ def test_the_time_travel_cache_equals_a_load_from_the_store(store: CaseLog) -> N
     assert store.get_case(case_id, municipality(), version=newest).version == newest
     with pytest.raises(CaseNotFound):
         store.get_case(case_id, municipality("drechtsteden"), version=3)
+
+
+def keyed(actor, key: str):
+    return msgspec.structs.replace(actor, request_key=f"{actor.sub}:{key}")
+
+
+def test_a_request_applied_twice_is_recorded_once_even_without_the_response_cache(
+    store: CaseLog,
+) -> None:
+    # given a referral and a contact sent with keys, as a client retrying after a crash
+    gm = keyed(municipality(), "open-1")
+    case_id, v1 = store.open_case(gm, referral())
+    again_id, again_v = store.open_case(gm, referral())
+    assert (again_id, again_v) == (case_id, v1)
+    store.record(case_id, municipality(), indication())
+    store.record(case_id, provider(), f.CareStart(started_on=date(2024, 1, 20)))
+    pr = keyed(provider(), "contact-1")
+    first = store.record(case_id, pr, contact())
+    # when the same request arrives again (even with a stale If-Match)
+    second = store.record(case_id, pr, contact(), expected_version=first - 1)
+    # then it answers the first version and nothing new is written
+    assert second == first
+    history = store.get_history(case_id, municipality())
+    assert [type(e).__name__ for e in history].count("ContactRecorded") == 1
+    assert history[-1].actor.request_key == "begeleider-1:contact-1"
