@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +16,7 @@ from litestar.exceptions import ClientException, ValidationException
 
 from api.auth import actor_from_header
 from api.idempotency import PENDING, IdempotencyStore, request_hash
-from api.problems import Forbidden, problem
+from api.problems import Forbidden, StoreUnavailable, problem
 from api.schemas import Written
 from caselog.application import CaseLog
 from domain.errors import CaseNotFound, DomainError
@@ -34,6 +35,24 @@ class Services:
     runner: ProjectionRunner
     idempotency: IdempotencyStore
     jwt_key: str
+    #: monotonic time until which the store is taken to be down (a failure was seen)
+    store_down_until: float = 0.0
+
+    def mark_store_down(self, seconds: float = 5.0) -> None:
+        self.store_down_until = time.monotonic() + seconds
+
+    def store_suspect(self) -> bool:
+        return time.monotonic() < self.store_down_until
+
+    def probe_store(self) -> bool:
+        """A quick, direct connection check (refused at once when the server is down)."""
+        try:
+            self.views.ping()
+        except Exception:
+            self.mark_store_down()
+            return False
+        self.store_down_until = 0.0
+        return True
 
 
 def services(request: Request[Any, Any, Any]) -> Services:
@@ -41,6 +60,10 @@ def services(request: Request[Any, Any, Any]) -> Services:
 
 
 async def provide_actor(request: Request[Any, Any, Any]) -> Actor:
+    svc = services(request)
+    if svc.store_suspect() and not await anyio.to_thread.run_sync(svc.probe_store):
+        # fail fast with 503 instead of letting requests queue on a dead store
+        raise StoreUnavailable("the store cannot be reached; retry")
     actor = actor_from_header(
         request.headers.get("authorization"),
         services(request).jwt_key,

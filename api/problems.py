@@ -127,6 +127,9 @@ def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]
         return problem(status, slug, title, str(exc.detail), request_id=rid)
     if _is_store_down(exc):
         log.warning("store_unavailable", error=type(exc).__name__)
+        svc = getattr(request.app.state, "services", None)
+        if svc is not None:
+            svc.mark_store_down()
         resp = problem(
             503,
             "unavailable",
@@ -146,18 +149,28 @@ def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]
     )
 
 
-def _is_store_down(exc: BaseException) -> bool:
-    names = {type(e).__name__ for e in _chain(exc)}
-    return bool(
-        names
-        & {
-            "OperationalError",
-            "InterfaceError",
-            "PoolTimeout",
-            "ConnectionTimeout",
-            "PersistenceError",
-        }
+def _store_errors() -> tuple[type[BaseException], ...]:
+    import sqlite3
+
+    import eventsourcing.persistence as es
+    import psycopg
+    import psycopg_pool
+
+    return (
+        psycopg.OperationalError,  # includes AdminShutdown, connection failures
+        psycopg.InterfaceError,
+        psycopg_pool.PoolTimeout,
+        sqlite3.OperationalError,  # e.g. database is locked
+        es.OperationalError,
+        es.InterfaceError,
     )
+
+
+_STORE_ERRORS = _store_errors()
+
+
+def _is_store_down(exc: BaseException) -> bool:
+    return any(isinstance(e, _STORE_ERRORS) for e in _chain(exc))
 
 
 def _chain(exc: BaseException | None) -> list[BaseException]:

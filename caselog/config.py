@@ -76,6 +76,8 @@ def store_config(url: str | None = None) -> StoreConfig:
                 "POSTGRES_MAX_OVERFLOW": "10",
                 "POSTGRES_CONNECT_TIMEOUT": "5",
                 "POSTGRES_LOCK_TIMEOUT": "5",
+                # after a server restart, pooled connections are checked before use
+                "POSTGRES_PRE_PING": "y",
             },
         )
     raise ConfigError(f"CASELOG_DATABASE_URL must be sqlite:/// or postgresql://, not {url!r}")

@@ -42,7 +42,7 @@ class ViewStore:
         if self.is_postgres:
             import psycopg
 
-            return psycopg.connect(self.config.libpq_url, autocommit=True)
+            return psycopg.connect(self.config.libpq_url, autocommit=True, connect_timeout=3)
         conn = sqlite3.connect(
             self.config.sqlite_path, timeout=30, isolation_level=None, check_same_thread=False
         )
@@ -65,13 +65,22 @@ class ViewStore:
     def sql(self, statement: str) -> str:
         return statement.replace("?", "%s") if self.is_postgres else statement
 
+    def _drop_broken(self) -> None:
+        """After a lost connection (e.g. the server restarted) reconnect on the next use."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and self.is_postgres and (conn.closed or conn.broken):
+            self._local.conn = None
+
     @contextmanager
     def transaction(self) -> Iterator[Any]:
         """A transaction; on SQLite ``BEGIN IMMEDIATE`` so writers queue instead of failing."""
         conn = self.conn
         if self.is_postgres:
-            with conn.transaction():
-                yield conn.cursor()
+            try:
+                with conn.transaction():
+                    yield conn.cursor()
+            finally:
+                self._drop_broken()
             return
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -82,12 +91,15 @@ class ViewStore:
         conn.execute("COMMIT")
 
     def query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        cur = self.conn.cursor()
         try:
-            cur.execute(self.sql(statement), params)
-            return list(cur.fetchall())
+            cur = self.conn.cursor()
+            try:
+                cur.execute(self.sql(statement), params)
+                return list(cur.fetchall())
+            finally:
+                cur.close()
         finally:
-            cur.close()
+            self._drop_broken()
 
     def ping(self) -> None:
         self.query("SELECT 1")
