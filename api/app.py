@@ -21,6 +21,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from api import problems
 from api.auth import secret
 from api.cases import WRITES
+from api.clients import CLIENTS
 from api.context import Services, provide_actor
 from api.idempotency import IdempotencyStore
 from api.monitoring import MONITORING
@@ -130,7 +131,7 @@ def create_app(
         return config
 
     return Litestar(
-        route_handlers=[*WRITES, *READS, *MONITORING],
+        route_handlers=[*WRITES, *READS, *MONITORING, *CLIENTS],
         dependencies={"actor": Provide(provide_actor)},
         exception_handlers={Exception: problems.handle},
         middleware=[access_log],

@@ -21,6 +21,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from api.auth import Unauthorized
 from caselog.application import ConcurrencyExhausted
+from caselog.registry import ClientErased, ClientExists, ClientNotFound
 from domain.errors import CaseNotFound, InvalidValue, RuleViolation, VersionMismatch
 
 log = structlog.get_logger("caselog.api")
@@ -85,8 +86,12 @@ def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]
         log.info("refused", rule=exc.rule, status=status)
         title = "Invalid value" if status == 422 else "Refused by a lifecycle rule"
         return problem(status, f"rule/{exc.rule}", title, str(exc), rule=exc.rule, request_id=rid)
-    if isinstance(exc, CaseNotFound):
+    if isinstance(exc, CaseNotFound | ClientNotFound):
         return problem(404, "not-found", "Not found", str(exc), request_id=rid)
+    if isinstance(exc, ClientErased):
+        return problem(410, "erased", "Gone", str(exc), request_id=rid)
+    if isinstance(exc, ClientExists):
+        return problem(409, "exists", "Conflict", str(exc), request_id=rid)
     if isinstance(exc, VersionMismatch):
         return problem(412, "version-mismatch", "Precondition failed", str(exc), request_id=rid)
     if isinstance(exc, ConcurrencyExhausted):

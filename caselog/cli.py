@@ -151,6 +151,43 @@ def cmd_projections(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_clients(args: argparse.Namespace) -> int:
+    """Erase a client's identifying data: the key is destroyed (crypto-shredding, R-33)."""
+    from caselog.registry import ClientRegistry
+    from projections.store import ViewStore
+
+    views = ViewStore(store_config(args.database_url))
+    try:
+        erased = ClientRegistry(views).erase(args.tenant, args.client_ref, by=args.by)
+    finally:
+        views.close()
+    print(
+        f"erased {args.client_ref} ({args.tenant}): key and identity destroyed"
+        if erased
+        else f"nothing registered for {args.client_ref} ({args.tenant}); marked as erased"
+    )
+    return 0
+
+
+def cmd_retention(args: argparse.Namespace) -> int:
+    """Cases past their retention term (R-33), as JSON lines."""
+    from datetime import date
+
+    from caselog.registry import retention_report
+    from projections.store import ViewStore
+
+    views = ViewStore(store_config(args.database_url))
+    try:
+        on = date.fromisoformat(args.on) if args.on else date.today()
+        rows = retention_report(views, on)
+    finally:
+        views.close()
+    for row in rows:
+        print(msgspec.json.encode(row).decode())
+    print(f"{len(rows)} case(s) past retention on {on}", file=sys.stderr)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="caselog", description=__doc__)
     p.add_argument(
@@ -192,6 +229,18 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--sub", default="cli-user")
     t.add_argument("--ttl", type=int, default=3600, help="seconds the token is valid")
     t.set_defaults(func=cmd_token)
+
+    cl = sub.add_parser("clients", help="client registry operations")
+    cl.add_argument("action", choices=["erase"])
+    cl.add_argument("client_ref")
+    cl.add_argument("--tenant", required=True)
+    cl.add_argument("--by", default="cli", help="who erases (kept in the erasure record)")
+    cl.set_defaults(func=cmd_clients)
+
+    rt = sub.add_parser("retention", help="retention report (R-33)")
+    rt.add_argument("action", choices=["report"])
+    rt.add_argument("--on", help="the date to judge on (default today)")
+    rt.set_defaults(func=cmd_retention)
 
     pr = sub.add_parser("projections", help="projection status and rebuild")
     pr.add_argument("action", choices=["status", "rebuild", "follow"])
