@@ -96,6 +96,26 @@ def access_log(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
+def _document_errors(handlers: list[Any]) -> list[Any]:
+    """Every handler may answer problem+json; say so in the OpenAPI document."""
+    from litestar.openapi.datastructures import ResponseSpec
+
+    texts = {
+        400: "Malformed request", 401: "No or invalid token", 403: "Not allowed for this role",
+        404: "Unknown case, or outside your scope", 409: "Refused by a lifecycle rule",
+        410: "Erased", 412: "If-Match version mismatch", 413: "Body too large",
+        422: "Invalid values", 503: "Store unavailable",
+    }  # fmt: skip
+    for handler in handlers:
+        handler.responses = {
+            code: ResponseSpec(
+                data_container=problems.Problem, description=text, media_type=problems.PROBLEM
+            )
+            for code, text in texts.items()
+        } | (handler.responses or {})
+    return handlers
+
+
 def create_app(
     store: StoreConfig | None = None,
     *,
@@ -131,7 +151,7 @@ def create_app(
         return config
 
     return Litestar(
-        route_handlers=[*WRITES, *READS, *MONITORING, *CLIENTS],
+        route_handlers=_document_errors([*WRITES, *READS, *MONITORING, *CLIENTS]),
         dependencies={"actor": Provide(provide_actor)},
         exception_handlers={Exception: problems.handle},
         middleware=[access_log],
