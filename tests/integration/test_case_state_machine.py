@@ -96,14 +96,14 @@ class CaseMachine(RuleBasedStateMachine):
             f.End(ended_on=START + timedelta(days=offset), reason=reason),
         )  # type: ignore[arg-type]
 
-    @rule(target=st.integers(1, 40), by_provider=st.booleans())
-    def retract(self, target: int, by_provider: bool) -> None:
+    @rule(version=st.integers(1, 40), by_provider=st.booleans())
+    def retract(self, version: int, by_provider: bool) -> None:
         actor = provider() if by_provider else municipality()
-        self.try_(self.app.retract_event, actor, f.Retraction(event_version=target, reason="fout"))
+        self.try_(self.app.retract_event, actor, f.Retraction(event_version=version, reason="fout"))
 
-    @rule(target=st.integers(1, 40), minutes=st.integers(1, 120))
-    def correct_contact(self, target: int, minutes: int) -> None:
-        fact = f.Correction(event_version=target, reason="minuten",
+    @rule(version=st.integers(1, 40), minutes=st.integers(1, 120))
+    def correct_contact(self, version: int, minutes: int) -> None:
+        fact = f.Correction(event_version=version, reason="minuten",
                             replacement=f.Contact(occurred_on=START + timedelta(days=30), minutes=minutes, kind="direct"))  # fmt: skip
         self.try_(self.app.correct_event, provider(), fact)
 
@@ -112,7 +112,7 @@ class CaseMachine(RuleBasedStateMachine):
         if not hasattr(self, "app"):
             return
         case = self.app.get_case(self.case_id, municipality())
-        events = self.app.events.get(self.case_id)
+        events = list(self.app.events.get(self.case_id))
         assert [e.originator_version for e in events] == list(range(1, case.version + 1))
         replayed = fast_project(None, events)
         assert replayed is not None

@@ -8,9 +8,10 @@ from datetime import UTC, date, datetime, timedelta
 import msgspec
 import pytest
 
-from caselog.application import CaseLog
+from caselog.application import CaseLog, fast_project
 from caselog.config import store_config
 from domain import facts as f
+from domain.case import Case
 from domain.errors import CaseNotFound, RuleViolation, VersionMismatch
 from tests.builders import contact, indication, municipality, provider, referral
 
@@ -209,3 +210,26 @@ def test_a_request_applied_twice_is_recorded_once_even_without_the_response_cach
     history = store.get_history(case_id, municipality())
     assert [type(e).__name__ for e in history].count("ContactRecorded") == 1
     assert history[-1].actor.request_key == "begeleider-1:contact-1"
+
+
+def test_the_bulk_import_path_stores_events_in_order_with_snapshots(store: CaseLog) -> None:
+    # given cases built through their commands, one long enough for a snapshot
+    cat = store.catalogues.for_tenant("zou")
+    long = Case.open(municipality(), referral(), cat)
+    long.record(municipality(), indication(), cat)
+    long.record(provider(), f.CareStart(started_on=date(2024, 1, 20)), cat)
+    for i in range(120):
+        long.record(provider(), contact(on=date(2024, 2, 1) + timedelta(days=i % 200)), cat)
+    short = Case.open(municipality(), referral(client_ref="client-2"), cat)
+    # when they are imported in bulk (binary COPY on PostgreSQL)
+    assert store.import_cases([long, short]) == 124
+    # then the log holds them in order, loads agree with a replay, and a snapshot exists
+    notifications = list(store.recorder.select_notifications(start=1, limit=1000))
+    assert [n.id for n in notifications] == list(range(1, 125))
+    loaded = store.get_case(long.id, municipality())
+    replayed = fast_project(None, store.events.get(long.id))
+    assert loaded.version == 123
+    assert replayed is not None
+    assert loaded.state == replayed.state
+    assert store.snapshots is not None
+    assert list(store.snapshots.get(long.id)), "a snapshot of the long case"

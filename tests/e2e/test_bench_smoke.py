@@ -1,0 +1,33 @@
+"""The benchmark runs end to end at the smallest scale and reports every named figure
+(a smoke run: no timing is asserted; figures are read in docs/performance.md)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FIGURES = [
+    "raw_pg_single_row_txn_per_s", "write_http_commands_per_s", "write_http_p99_ms", "write_ratio",
+    "raw_pg_executemany_rows_per_s", "import_events_per_s", "import_ratio",
+    "raw_pg_read_rows_per_s", "rebuild_events_per_s", "rebuild_ratio",
+    "timetravel_ms_p50", "timetravel_ms_p99", "kpi_query_ms_p95", "case_read_ms_p95",
+    "as_of_kpi_s", "serve_peak_rss_mb", "rebuild_peak_rss_mb",
+]  # fmt: skip
+
+
+@pytest.mark.postgres
+def test_bench_smoke_reports_every_figure(pg_server: str, tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    subprocess.run(
+        [sys.executable, "-m", "bench", "--scale", "smoke", "--write-seconds", "2", "--json", str(out)],
+        check=True, timeout=300, capture_output=True,
+    )  # fmt: skip
+    figures = json.loads(out.read_text())
+    missing = [name for name in FIGURES if name not in figures]
+    assert missing == []
+    assert figures["write_http_errors"] == 0
+    assert all(figures[name] > 0 for name in FIGURES)
