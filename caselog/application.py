@@ -285,17 +285,21 @@ class CaseLog(Application[UUID]):
         stored = [self.mapper.to_stored_event(e) for case in batch for e in case.collect_events()]
         recorder: Any = self.recorder
         table = f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
-        with recorder.datastore.get_connection() as conn, conn.transaction():
-            with conn.cursor() as cur:
-                recorder._lock_table(cur)
-                recorder._notify_channel(cur)
-                with cur.copy(
-                    f"COPY {table} (originator_id, originator_version, topic, state) "
-                    "FROM STDIN (FORMAT BINARY)"
-                ) as copy:
-                    copy.set_types(["uuid", "int8", "text", "bytea"])
-                    for e in stored:
-                        copy.write_row((e.originator_id, e.originator_version, e.topic, e.state))
+        statement = (
+            f"COPY {table} (originator_id, originator_version, topic, state) "
+            "FROM STDIN (FORMAT BINARY)"
+        )
+        with (
+            recorder.datastore.get_connection() as conn,
+            conn.transaction(),
+            conn.cursor() as cur,
+        ):
+            recorder._lock_table(cur)
+            recorder._notify_channel(cur)
+            with cur.copy(statement) as copy:
+                copy.set_types(["uuid", "int8", "text", "bytea"])
+                for e in stored:
+                    copy.write_row((e.originator_id, e.originator_version, e.topic, e.state))
         interval = self.snapshotting_intervals.get(Case, 0)
         if self.snapshots is not None and interval:
             snapshots = [Case.Snapshot.take(c) for c in batch if c.version >= interval]
