@@ -12,10 +12,9 @@ from uuid import NAMESPACE_URL, uuid4, uuid5
 
 import msgspec
 from litestar import Request, Response, post
-from litestar.exceptions import ValidationException
 
 from api import schemas as s
-from api.context import parse_case_id, require, run_write, services, strict_body, written
+from api.context import invalid, parse_case_id, require, run_write, services, strict_body, written
 from domain import facts as f
 from domain.errors import CaseNotFound, RuleViolation
 from domain.values import Actor
@@ -186,16 +185,7 @@ async def correction(
     cid = parse_case_id(case_id)
     app = services(request).app
     if data.retract == (data.replacement is not None):
-        raise ValidationException(
-            "give either retract: true or a replacement",
-            extra=[
-                {
-                    "key": "replacement",
-                    "message": "give either retract: true or a replacement",
-                    "source": "body",
-                }
-            ],
-        )
+        raise invalid("replacement", "give either retract: true or a replacement", source="body")
 
     def command(expected: int | None) -> Response[Any]:
         if data.retract:
@@ -213,16 +203,7 @@ async def correction(
             replacement = msgspec.convert(data.replacement, type=s.body_of(kind))
         except msgspec.ValidationError as e:
             message, _, where = str(e).partition(" - at `$.")
-            raise ValidationException(
-                "invalid replacement",
-                extra=[
-                    {
-                        "key": "replacement." + where.rstrip("`"),
-                        "message": message,
-                        "source": "body",
-                    }
-                ],
-            ) from None
+            raise invalid("replacement." + where.rstrip("`"), message, source="body") from None
         fact = kind(**msgspec.structs.asdict(replacement))
         correction = f.Correction(
             event_version=data.event_version, replacement=fact, reason=data.reason

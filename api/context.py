@@ -78,6 +78,13 @@ async def provide_actor(request: Request[Any, Any, Any]) -> Actor:
     return actor
 
 
+def invalid(field: str, message: str, source: str = "query") -> ValidationException:
+    """A validation error naming one field: 400 for query parameters, 422 for bodies."""
+    return ValidationException(
+        message, extra=[{"key": field, "message": message, "source": source}]
+    )
+
+
 async def strict_body(request: Request[Any, Any, Any], data: msgspec.Struct) -> None:
     """Validate the raw body strictly (litestar's own conversion is lax: it turns "30" into
     30). A value of the wrong JSON type is a 422 naming the field."""
@@ -85,10 +92,7 @@ async def strict_body(request: Request[Any, Any, Any], data: msgspec.Struct) -> 
         msgspec.json.decode(await request.body(), type=type(data), strict=True)
     except msgspec.ValidationError as e:
         message, _, where = str(e).partition(" - at `$.")
-        field = where.rstrip("`") or "body"
-        raise ValidationException(
-            message, extra=[{"key": field, "message": message, "source": "body"}]
-        ) from None
+        raise invalid(where.rstrip("`") or "body", message, source="body") from None
 
 
 def require(actor: Actor, *roles: str) -> None:

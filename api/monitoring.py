@@ -13,9 +13,8 @@ from typing import Any
 import anyio
 import msgspec
 from litestar import Request, Response, get
-from litestar.exceptions import ValidationException
 
-from api.context import require, services
+from api.context import invalid, require, services
 from api.problems import Forbidden
 from api.schemas import Health
 from domain.values import Actor
@@ -52,10 +51,7 @@ async def get_signals(
             raise Forbidden("a provider sees only its own signals")
         provider = actor.provider
     if not (1 <= limit <= 1000) or offset < 0:
-        raise ValidationException(
-            "limit must be 1..1000 and offset >= 0",
-            extra=[{"key": "limit", "message": "1..1000", "source": "query"}],
-        )
+        raise invalid("limit", "1..1000")
     svc = services(request)
     day = on or date.today()
 
@@ -90,17 +86,9 @@ async def get_kpis(
     names). ``as_of`` answers as the system knew it at that recorded instant."""
     require(actor, "contract_manager", "municipality")
     if period_end < period_start:
-        raise ValidationException(
-            "period_end is before period_start",
-            extra=[{"key": "period_end", "message": "before period_start", "source": "query"}],
-        )
+        raise invalid("period_end", "before period_start")
     if as_of is not None and as_of.tzinfo is None:
-        raise ValidationException(
-            "as_of needs a UTC offset",
-            extra=[
-                {"key": "as_of", "message": "an RFC 3339 instant with offset", "source": "query"}
-            ],
-        )
+        raise invalid("as_of", "an RFC 3339 instant with offset")
     svc = services(request)
 
     def read() -> Kpis:

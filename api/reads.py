@@ -14,9 +14,8 @@ from typing import Any
 import anyio
 import msgspec
 from litestar import Request, Response, get
-from litestar.exceptions import ValidationException
 
-from api.context import parse_case_id, require, services
+from api.context import invalid, parse_case_id, require, services
 from domain.errors import CaseNotFound
 from domain.values import Actor, Volume
 from projections.case_view import case_document
@@ -29,10 +28,7 @@ READERS = ("municipality", "provider", "auditor")
 
 def _aware(value: datetime | None, name: str) -> datetime | None:
     if value is not None and value.tzinfo is None:
-        raise ValidationException(
-            f"{name} needs a UTC offset",
-            extra=[{"key": name, "message": "an RFC 3339 instant with offset", "source": "query"}],
-        )
+        raise invalid(name, "an RFC 3339 instant with offset")
     return value
 
 
@@ -173,10 +169,7 @@ async def get_consumption(
         or not (month[:4] + month[5:]).isdigit()
         or not (1 <= int(month[5:]) <= 12)
     ):
-        raise ValidationException(
-            "month must be YYYY-MM",
-            extra=[{"key": "month", "message": "expected YYYY-MM", "source": "query"}],
-        )
+        raise invalid("month", "expected YYYY-MM")
     app = services(request).app
 
     def read() -> ConsumptionOut:
@@ -228,12 +221,7 @@ async def get_replay(
             except ValueError:
                 instant = None
             if instant is None or instant.tzinfo is None:
-                raise ValidationException(
-                    "until must be a version or an RFC 3339 instant",
-                    extra=[
-                        {"key": "until", "message": "a version or an instant", "source": "query"}
-                    ],
-                )
+                raise invalid("until", "a version or an instant")
 
     def read() -> ReplayOut:
         events = app.get_history(cid, actor, as_of=instant)

@@ -103,15 +103,3 @@ def _periods(a: Assignment, months: dict, on: date | None) -> str:  # type: igno
         ):
             total += Decimal(m.periods_billed)
     return str(total)
-
-
-def current(
-    state: CaseState, entries: Iterable[Entry], cat: Catalogue, on: date
-) -> AssignmentView | None:
-    """The assignment in force on ``on`` (the last one that started by then otherwise)."""
-    views = entitlements(state, entries, cat, on)
-    valid = [v for v in views if v.valid_from <= on <= v.valid_until]
-    if valid:
-        return valid[-1]
-    started = [v for v in views if v.valid_from <= on]
-    return started[-1] if started else None
