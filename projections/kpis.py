@@ -40,7 +40,7 @@ from domain import facts as f
 from domain.catalogue import Catalogue
 from domain.rules import add_months
 from domain.state import CaseState, Entry, is_timely_cancellation
-from projections.consumption import MonthConsumption, consumption, month_bounds, weekly_minutes
+from projections.consumption import MonthConsumption, consumption, weekly_minutes
 
 LIGHTER_ENDS = {"lighter_product", "general_provision"}
 HEAVIER_ENDS = {"heavier_care"}
@@ -292,8 +292,7 @@ def aggregate(
     complete = True
     for s in scope:
         for key, amount in s.cost.items():
-            lo, hi = month_bounds(key)
-            if hi < start or lo > end:
+            if not first_key <= key <= last_key:  # months overlapping the period ("YYYY-MM")
                 continue
             if amount is None:
                 complete = False
