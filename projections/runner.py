@@ -372,10 +372,12 @@ class ProjectionRunner:
                         (p.name,),
                     )
         self._rebuilding = True
+        kept, self.batch_size = self.batch_size, max(self.batch_size, 5000)  # fewer commits
         try:
             return self.run_until_current(progress)
         finally:
             self._rebuilding = False
+            self.batch_size = kept
 
     # --- beside the service ----------------------------------------------------------
 
