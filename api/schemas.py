@@ -7,14 +7,13 @@ payload cannot drift apart. Bodies that differ from a fact are written out here.
 
 from __future__ import annotations
 
-from datetime import date
 from functools import cache
 from typing import Any
 
 import msgspec
 
 from domain import facts as f
-from domain.values import ChangeKind, Ref, Text, Volume
+from domain.values import Text
 
 
 @cache
@@ -57,21 +56,8 @@ ScaleChangeBody = body_of(f.ScaleChange, drop=("assignment_number", "decided_on"
 EndBody = body_of(f.End)
 
 
-class ChangeRequestBody(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
-    kind: ChangeKind
-    product: Ref | None = None
-    volume: Volume | None = None
-    surcharge: bool | None = None
-    ends_on: date | None = None
-    effective_on: date
-    report: Text
-
-
-class DecisionBody(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
-    granted: bool
-    decided_on: date
-    reason: Text = ""
-    assignment_number: Ref | None = None
+ChangeRequestBody = body_of(f.ChangeRequest, drop=("request_id",))  # the id is ours
+DecisionBody = body_of(f.ChangeDecision, drop=("request_id",), name="DecisionBody")  # in the path
 
 
 class CorrectionBody(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
