@@ -1,0 +1,28 @@
+.PHONY: help install serve demo test test-fast lint format bench bench-smoke
+
+help:  ## list the targets
+	@grep -E "^[a-z-]+:.*## " $(MAKEFILE_LIST) | awk -F ":.*## " '{printf "  %-12s %s\\n", $$1, $$2}'
+
+install:  ## install with the test extras
+	pip install -e ".[test]"
+
+serve:  ## run the service with demo data on ./caselog.db
+	caselog serve --demo
+
+test:  ## the whole suite, as .ci/run does (SQLite and PostgreSQL)
+	python -m pytest
+
+test-fast:  ## unit and integration tests only
+	python -m pytest tests/unit tests/integration -q
+
+lint:  ## ruff check and format check
+	ruff check . && ruff format --check .
+
+format:  ## ruff format and autofix
+	ruff format . && ruff check --fix .
+
+bench:  ## large-scale figures on PostgreSQL (about 15 minutes)
+	python -m bench --scale large --json bench-large.json
+
+bench-smoke:  ## the smallest bench run
+	python -m bench --scale smoke --write-seconds 2
