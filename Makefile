@@ -1,7 +1,7 @@
 .PHONY: help install serve demo test test-fast lint format bench bench-smoke
 
 help:  ## list the targets
-	@grep -E "^[a-z-]+:.*## " $(MAKEFILE_LIST) | awk -F ":.*## " '{printf "  %-12s %s\\n", $$1, $$2}'
+	@grep -E "^[a-z-]+:.*## " $(MAKEFILE_LIST) | awk -F ":.*## " '{printf "  %-12s %s\n", $$1, $$2}'
 
 install:  ## install with the test extras
 	pip install -e ".[test]"
