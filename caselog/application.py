@@ -43,13 +43,6 @@ class ConcurrencyExhausted(DomainError):
     """The case kept changing under the command; the client may retry."""
 
 
-class _Stamp(msgspec.Struct):
-    timestamp: datetime
-
-
-_stamp_decoder = msgspec.json.Decoder(_Stamp)
-
-
 def fast_project(aggregate: Case | None, events: Iterable[Any]) -> Case | None:
     """Apply events without the library's per-event Protocol assertion (~16 us each)."""
     for event in events:
@@ -243,10 +236,7 @@ class CaseLog(Application[UUID]):
                 return done.version
             if expected_version is not None and case.version != expected_version:
                 raise VersionMismatch(expected_version, case.version)
-            try:
-                command(case, self.catalogues.for_tenant(case.state.tenant))
-            except AlreadyApplied as done:
-                return done.version
+            command(case, self.catalogues.for_tenant(case.state.tenant))
             try:
                 self.save(case)
             except RecordConflictError:
@@ -378,36 +368,6 @@ class CaseLog(Application[UUID]):
         if as_of is None:
             return list(events)
         return [e for e in events if e.timestamp <= as_of]
-
-    def version_at(self, case_id: UUID, as_of: datetime) -> int | None:
-        """The last version recorded at or before ``as_of``.
-
-        Recorded instants grow with the version (each version is saved after the one before
-        it), so a binary search reads about log2(n) single events, decoding only their
-        timestamps, instead of the whole case."""
-        recorder = self.events.recorder
-
-        def stamp(version: int | None = None) -> tuple[int, datetime] | None:
-            rows = recorder.select_events(case_id, lte=version, desc=True, limit=1)
-            if not rows:
-                return None
-            return rows[0].originator_version, _stamp_decoder.decode(rows[0].state).timestamp
-
-        last = stamp()
-        if last is None:
-            return None
-        if last[1] <= as_of:
-            return last[0]
-        lo, hi = 0, last[0]  # version lo is known at or before as_of (0: none), hi after
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            found = stamp(mid)
-            assert found is not None
-            if found[1] <= as_of:
-                lo = mid
-            else:
-                hi = mid
-        return lo or None
 
     def iter_events(self, start: int = 1, limit: int = 1000) -> Iterator[Any]:
         """The whole log in notification order, for projections and audits."""

@@ -291,7 +291,7 @@ def _case(
         if scale_at is not None and day >= scale_at:
             # refused like a real request would be (e.g. the MO pilot ended, R-08)
             with contextlib.suppress(RuleViolation):
-                _scale(rng, w, gemeente, aanbieder, product, volume, day, n, legacy)
+                _scale(rng, w, gemeente, aanbieder, day, n, legacy)
             scale_at = None
         day += timedelta(days=7)
     if first_contact is not None and rng.random() < 0.04:
@@ -359,8 +359,6 @@ def _scale(
     w: _Writer,
     gemeente: Actor,
     aanbieder: Actor,
-    product: str,
-    volume: Volume,
     day: date,
     n: int,
     legacy: bool,

@@ -28,7 +28,7 @@ def clone(case: Any) -> Any:
     new = object.__new__(type(case))
     new.__dict__.update(case.__dict__)
     new.entries = list(case.entries)
-    new.requests = dict(getattr(case, "requests", {}))
+    new.requests = dict(case.requests)
     new._pending_events = []
     return new
 

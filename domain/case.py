@@ -316,8 +316,6 @@ class Case(Aggregate):
     def _remember_request(self, event: Any) -> None:
         key = event.actor.request_key
         if key:
-            if not hasattr(self, "requests"):
-                self.requests = {}
             self.requests[key] = event.originator_version
 
     def _apply_retraction(self, event: Any) -> None:

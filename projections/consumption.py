@@ -126,9 +126,8 @@ def _days_valid_in(a: Assignment, first: date, last: date) -> int:
 class _Ledger:
     """Accumulates decisions into months."""
 
-    def __init__(self, financing_of: dict[str, str]) -> None:
+    def __init__(self) -> None:
         self.months: dict[str, MonthConsumption] = {}
-        self.financing_of = financing_of
 
     def month(self, day: date, financing: str) -> MonthConsumption:
         key = month_key(day)
@@ -170,7 +169,7 @@ def consumption(
         (e for e in entries if not e.retracted and isinstance(e.fact, f.Contact | f.NoShow)),
         key=lambda e: (e.occurred_on, e.version),
     )
-    ledger = _Ledger({})
+    ledger = _Ledger()
     hourly_direct: list[tuple[Entry, Assignment, Product, int]] = []
     indirect: list[tuple[Entry, Assignment, Product, int]] = []
     allocation_no_shows: dict[tuple[str, int], int] = defaultdict(int)
