@@ -16,7 +16,7 @@ from litestar.exceptions import ClientException, ValidationException
 
 from api.auth import actor_from_header
 from api.idempotency import PENDING, IdempotencyStore, request_hash
-from api.problems import Forbidden, StoreUnavailable, problem
+from api.problems import PROBLEM, Forbidden, StoreUnavailable, handle, problem
 from api.schemas import Written
 from caselog.application import CaseLog
 from domain.errors import CaseNotFound, DomainError
@@ -169,26 +169,14 @@ async def run_write(
         )
     try:
         response = await anyio.to_thread.run_sync(command, expected)
-    except DomainError as exc:
-        from api.problems import handle
-
+        content_type = "application/json"
+    except DomainError as exc:  # a refusal is an answer too: a retry gets it again
         response = handle(request, exc)
-        body = _json.encode(response.content)
-        await anyio.to_thread.run_sync(
-            svc.idempotency.complete,
-            actor.tenant,
-            actor.sub,
-            key,
-            response.status_code,
-            body,
-            {"content-type": "application/problem+json"},
-        )
-        return response
+        content_type = PROBLEM
     except BaseException:
         await anyio.to_thread.run_sync(svc.idempotency.release, actor.tenant, actor.sub, key)
         raise
-    headers = dict(response.headers.items())
-    headers["content-type"] = "application/json"
+    headers = {**dict(response.headers.items()), "content-type": content_type}
     await anyio.to_thread.run_sync(
         svc.idempotency.complete,
         actor.tenant,

@@ -111,12 +111,13 @@ def replay(events: Sequence[Any], cat: Catalogue, until: int | None = None) -> l
         case = event.mutate(case)
         assert case is not None
         version = event.originator_version
+        months = consumption(case.state, case.entries, cat)  # shared with the signals
         decisions: list[Decision] = []
         if isinstance(event.fact, f.Contact | f.NoShow | f.Retraction | f.Correction):
             target = event.fact.event_version if hasattr(event.fact, "event_version") else version
-            for month in consumption(case.state, case.entries, cat).values():
+            for month in months.values():
                 decisions += [d for d in month.decisions if d.event_version == target]
-        after = signals(case.state, case.entries, cat)
+        after = signals(case.state, case.entries, cat, months)
         opened = [s for s in after if not any(_same(s, b) for b in before)]
         closed = [
             s

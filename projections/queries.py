@@ -28,49 +28,29 @@ def _instant(value: datetime) -> str:
 
 
 def case_summaries(
-    views: ViewStore,
-    app: Any,
-    tenant: str,
-    *,
-    provider: str | None = None,
-    municipality: str | None = None,
-    product: str | None = None,
-    as_of: datetime | None = None,
+    views: ViewStore, app: Any, tenant: str, *, as_of: datetime | None = None
 ) -> list[CaseSummary]:
-    where = ["tenant = ?"]
+    """Every case summary of the tenant, as recorded at ``as_of`` when given."""
+    where = "tenant = ?"
     params: list[Any] = [tenant]
-    if provider:
-        where.append("provider = ?")
-        params.append(provider)
-    if municipality:
-        where.append("municipality = ?")
-        params.append(municipality)
-    if product:
-        where.append(
-            "case_id IN (SELECT case_id FROM case_product WHERE tenant = ? AND product = ?)"
-        )
-        params += [tenant, product]
     if as_of is not None:
-        where.append("first_recorded_at <= ?")
+        where += " AND first_recorded_at <= ?"
         params.append(_instant(as_of))
     rows = views.query(
-        f"SELECT case_id, doc, last_recorded_at FROM case_summary WHERE {' AND '.join(where)}",  # noqa: S608 - fixed fragments, values are parameters
+        f"SELECT case_id, doc, last_recorded_at FROM case_summary WHERE {where}",  # noqa: S608 - fixed fragments, values are parameters
         params,
     )
     out: list[CaseSummary] = []
     cutoff = _instant(as_of) if as_of is not None else None
     system = Actor(sub="kpi", role="system", tenant=tenant)
+    cat = app.catalogues.for_tenant(tenant)
     for case_id, doc, last in rows:
         if cutoff is None or last <= cutoff:
             out.append(_summary.decode(doc))
             continue
         assert as_of is not None
         case = app.get_case(UUID(case_id), system, as_of=as_of)
-        cat = app.catalogues.for_tenant(tenant)
-        s = summarise(case_id, case.state, case.entries, cat, case.version)
-        if product and product not in s.products:
-            continue
-        out.append(s)
+        out.append(summarise(case_id, case.state, case.entries, cat, case.version))
     return out
 
 
@@ -86,23 +66,22 @@ def kpis(
     product: str | None = None,
     as_of: datetime | None = None,
 ) -> Kpis:
-    chosen = case_summaries(
-        views,
-        app,
-        tenant,
-        provider=provider,
-        municipality=municipality,
-        product=product,
-        as_of=as_of,
-    )
+    """The tenant's summaries are read once: the filtered ones are aggregated, and all of
+    them are where returning clients are looked up for lasting outflow (a client may return
+    with another provider)."""
+    everyone = case_summaries(views, app, tenant, as_of=as_of)
+    chosen = [
+        s
+        for s in everyone
+        if (not provider or s.provider == provider)
+        and (not municipality or s.municipality == municipality)
+        and (not product or product in s.products)
+    ]
     filters = {
         k: v
         for k, v in (("provider", provider), ("municipality", municipality), ("product", product))
         if v
     }
-    everyone = chosen
-    if filters:
-        everyone = case_summaries(views, app, tenant, as_of=as_of)
     cat = app.catalogues.for_tenant(tenant)
     return aggregate(
         chosen,
