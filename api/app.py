@@ -137,6 +137,9 @@ def create_app(
 
     def on_startup(application: Litestar) -> None:
         application.state.services = services
+        released = services.idempotency.release_dead_claims()
+        if released:
+            log.info("idempotency_claims_released", count=released)
         if run_projections:
             runner.start()
 
