@@ -1,15 +1,17 @@
 """The ASGI application for servers started by import path (granian, uvicorn --factory):
-``granian --interface asgi api.asgi:app``. Configuration comes from the environment
-(``CASELOG_DATABASE_URL``, ``CASELOG_JWT_SECRET``)."""
+``granian --interface asgi api.asgi:app``. Configuration comes from the environment or a
+``.env`` file (``caselog.settings``); a bad value stops the import with one clear line."""
 
 from __future__ import annotations
 
-import os
-
 from api.app import configure_logging, create_app
 from caselog.config import store_config
+from caselog.settings import load_settings
 
-configure_logging()
+settings = load_settings()
+configure_logging(level=settings.log_level, fmt=settings.log_format)
 app = create_app(
-    store_config(), run_projections=os.environ.get("CASELOG_PROJECTIONS", "inline") == "inline"
+    store_config(settings.database_url),
+    run_projections=settings.projections == "inline",
+    settings=settings,
 )
