@@ -113,11 +113,10 @@ def create_app(
         config.state["services"] = services
         return config
 
-    return Litestar(
+    application = Litestar(
         route_handlers=[*_document_errors([*WRITES, *READS, *MONITORING, *CLIENTS]), *METRICS],
         dependencies={"actor": Provide(provide_actor)},
         exception_handlers={Exception: problems.handle},
-        middleware=[conventions(services.metrics)],
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         on_app_init=[attach],
@@ -139,3 +138,7 @@ def create_app(
         ),
         debug=False,
     )
+    # Outermost, around litestar's router and its exception handling, so routing failures
+    # (404 for an unknown path, 405) get a request id, a log line and a metric too.
+    application.asgi_handler = conventions(services.metrics)(application.asgi_handler)
+    return application
