@@ -69,6 +69,7 @@ def verifier_for(settings: Settings, jwt_key: str | None = None) -> TokenVerifie
             tenant=settings.jwt_tenant_claim,
             provider=settings.jwt_provider_claim,
         ),
+        jwks_cooldown=settings.jwks_cooldown_seconds,
     )
 
 

@@ -5,9 +5,12 @@ Two kinds of issuer are accepted:
 
 - caselog's own HS256 tokens, signed with ``CASELOG_JWT_SECRET`` (``caselog token``);
 - the municipality's identity provider (Keycloak, Entra ID, ...): RS256/ES256 tokens whose
-  key is found by ``kid`` in the JWKS at ``CASELOG_JWKS_URL`` (PyJWKClient: keys cached
-  for five minutes, fetched again when a token names a key not yet seen, so a rotated key
-  works at once), with ``aud`` and ``iss`` checked against ``CASELOG_JWT_AUDIENCE`` and
+  key is found by ``kid`` in the JWKS at ``CASELOG_JWKS_URL`` (PyJWKClient: the key set is
+  cached for five minutes, so a key the provider withdrew stops working within five
+  minutes; a token naming a key not yet seen makes it fetch the set again, at most once per
+  ``CASELOG_JWKS_COOLDOWN_SECONDS``, so a rotated key works within seconds and forged key
+  ids cannot make caselog hammer the provider), with ``aud`` and ``iss`` checked against
+  ``CASELOG_JWT_AUDIENCE`` and
   ``CASELOG_JWT_ISSUER``. Where the provider keeps the role, tenant and provider code is
   configurable (``CASELOG_JWT_ROLE_CLAIM=realm_access.roles`` for Keycloak realm roles,
   ``roles`` for Entra ID app roles); a list claim gives the first value that is a role.
@@ -108,13 +111,21 @@ class TokenVerifier:
         audience: str | None = None,
         issuer: str | None = None,
         claims: Claims | None = None,
+        jwks_cooldown: float = 5.0,
     ) -> None:
         self.hs_key = hs_key
         self.audience = audience
         self.issuer = issuer
         self.claims = claims or Claims()
+        # cache_keys stays off: its per-key cache never expires, so a withdrawn key would
+        # be trusted until restart; the key-set cache (lifespan) does expire.
         self.jwks = (
-            jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=JWKS_CACHE_SECONDS, timeout=5)
+            jwt.PyJWKClient(
+                jwks_url,
+                lifespan=JWKS_CACHE_SECONDS,
+                timeout=5,
+                cooldown_duration=jwks_cooldown,
+            )
             if jwks_url
             else None
         )

@@ -33,6 +33,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     jwt_audience: str | None = None
     #: ``iss`` a token from the identity provider must carry (required with a JWKS URL)
     jwt_issuer: str | None = None
+    #: least seconds between two JWKS fetches caused by a token with an unknown key id
+    jwks_cooldown_seconds: Annotated[float, msgspec.Meta(ge=0, le=300)] = 5.0
     #: claim names in the identity provider's tokens (defaults: caselog's own names)
     jwt_role_claim: str = "role"
     jwt_tenant_claim: str = "tenant"
