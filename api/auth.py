@@ -92,6 +92,10 @@ class Claims:
 
 
 def _claim(claims: dict[str, Any], path: str) -> Any:
+    """A claim by name (``extn.tenant`` as Entra ID names it), else by a dotted path into
+    nested claims (``realm_access.roles`` as Keycloak nests them)."""
+    if path in claims:
+        return claims[path]
     value: Any = claims
     for part in path.split("."):
         if not isinstance(value, dict):

@@ -179,6 +179,18 @@ def test_keycloak_realm_roles_map_through_a_claim_path(
     assert (actor.role, actor.tenant, actor.sub) == ("auditor", "zou", "idp-user-1")
 
 
+def test_entra_style_flat_claim_names_with_dots_and_role_lists(
+    idp: tuple[IdentityProvider, str],
+) -> None:
+    provider, url = idp
+    claims = Claims(role="roles", tenant="extn.tenant", provider="extn.provider")
+    verifier = TokenVerifier(None, jwks_url=url, audience=AUDIENCE, issuer=ISSUER, claims=claims)
+    header = provider.token(role=None, tenant=None, roles=["provider"],
+                            **{"extn.tenant": "zou", "extn.provider": "aanbieder-a"})  # fmt: skip
+    actor = verifier.actor(header["Authorization"])
+    assert (actor.role, actor.tenant, actor.provider) == ("provider", "zou", "aanbieder-a")
+
+
 def test_without_a_secret_hs256_is_off_when_a_jwks_is_configured(
     idp: tuple[IdentityProvider, str],
 ) -> None:
