@@ -5,10 +5,13 @@
 from __future__ import annotations
 
 from api.app import configure_logging, create_app
-from caselog.config import store_config
+from caselog.config import ConfigError, store_config
 from caselog.settings import load_settings
 
-settings = load_settings()
+try:
+    settings = load_settings()
+except ConfigError as e:  # one line for the operator, not an import traceback
+    raise SystemExit(f"caselog: configuration: {e}") from None
 configure_logging(level=settings.log_level, fmt=settings.log_format)
 app = create_app(
     store_config(settings.database_url),
