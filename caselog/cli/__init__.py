@@ -39,6 +39,12 @@ def iwmo() -> None:
     """iWmo messages: import assignments (301), produce declarations (303)."""
 
 
+# The iWmo subcommands wrap the plain functions of the iwmo package: each is an
+# ``@iwmo.command("import")`` with ``@store_options`` and ``@click.pass_context`` that opens
+# the store with ``common.open_app(ctx)`` and raises ``CliError("problem; fix")`` for a
+# user's mistake (a file that is not an iWmo message, an unknown month, ...).
+
+
 def _register() -> None:
     from caselog.cli import commands, operations
 
@@ -59,6 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.Abort:
         _say("aborted; nothing was changed")
         return 1
+    except click.exceptions.NoArgsIsHelpError as e:  # `caselog` alone: the help, as is
+        click.echo(e.format_message(), err=True)
+        return EXIT_USAGE
     except click.UsageError as e:
         where = e.ctx.command_path if e.ctx else "caselog"
         _say(f"{e.format_message()} (see '{where} --help')")
