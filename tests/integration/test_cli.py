@@ -334,3 +334,28 @@ def test_serve_says_where_it_listens_and_logs_json_when_not_on_a_terminal(
     taken = _caselog("serve", "--port", str(port), "--database-url", "sqlite:///taken.db")
     assert taken.returncode != 0
     assert "choose another --port" in one_line(taken.stderr)
+
+
+def test_logs_are_readable_lines_on_a_terminal_and_json_otherwise() -> None:
+    import pty
+
+    script = (
+        "import structlog; from api.conventions import configure_logging; "
+        "configure_logging(level='info'); "
+        "structlog.get_logger('t').info('request', path='/health', query='on=2024-01-01')"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    primary, secondary = pty.openpty()
+    try:
+        subprocess.run(
+            [sys.executable, "-c", script], stdout=secondary, env=env, timeout=60, check=True
+        )
+        on_terminal = os.read(primary, 4096).decode()
+    finally:
+        os.close(primary)
+        os.close(secondary)
+    assert "request" in on_terminal
+    assert not on_terminal.lstrip().startswith("{")
+    piped = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                           env=env, timeout=60, check=True)  # fmt: skip
+    assert json.loads(piped.stdout)["query"] == "on=2024-01-01"
