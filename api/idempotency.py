@@ -39,6 +39,11 @@ class Stored:
     request_hash: str
 
 
+def _stamp(moment: datetime) -> str:
+    """A fixed-width UTC instant: compared as text in SQL, so it must sort as time does."""
+    return moment.isoformat(timespec="microseconds")
+
+
 def request_hash(method: str, path: str, body: bytes) -> str:
     return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + body).hexdigest()
 
@@ -58,7 +63,7 @@ class IdempotencyStore:
                     "DELETE FROM idempotency WHERE status = ? AND incarnation <> ? "
                     "AND created_at < ?"
                 ),
-                (PENDING, self.incarnation, self.started_at.isoformat()),
+                (PENDING, self.incarnation, _stamp(self.started_at)),
             )
             return int(cur.rowcount or 0)
 
@@ -72,7 +77,7 @@ class IdempotencyStore:
                     "headers, created_at, incarnation) VALUES (?, ?, ?, ?, ?, '', '{}', ?, ?) "
                     "ON CONFLICT (tenant, actor, key) DO NOTHING"
                 ),
-                (tenant, actor, key, digest, PENDING, now.isoformat(), self.incarnation),
+                (tenant, actor, key, digest, PENDING, _stamp(now), self.incarnation),
             )
             if cur.rowcount == 1:
                 return None
@@ -90,7 +95,7 @@ class IdempotencyStore:
                         "UPDATE idempotency SET created_at = ?, incarnation = ? "
                         "WHERE tenant = ? AND actor = ? AND key = ?"
                     ),
-                    (now.isoformat(), self.incarnation, tenant, actor, key),
+                    (_stamp(now), self.incarnation, tenant, actor, key),
                 )
                 return None
         return Stored(
