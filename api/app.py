@@ -2,98 +2,34 @@
 
 from __future__ import annotations
 
-import itertools
-import logging
-import secrets
-import sys
-import time
 from typing import Any
 
-import msgspec
 import structlog
 from litestar import Litestar
 from litestar.config.app import AppConfig
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import problems
-from api.auth import secret
+from api.auth import DEV_SECRET, Claims, TokenVerifier
 from api.cases import WRITES
 from api.clients import CLIENTS
 from api.context import Services, provide_actor
+from api.conventions import configure_logging, conventions
 from api.idempotency import IdempotencyStore
+from api.metrics import METRICS, Metrics
 from api.monitoring import MONITORING
 from api.reads import READS
 from caselog.application import CaseLog
 from caselog.config import StoreConfig, store_config
+from caselog.settings import Settings, load_settings
 from projections.runner import ProjectionRunner
 from projections.store import ViewStore
 
 MAX_BODY = 64 * 1024
-_PREFIX = secrets.token_hex(4)  # per process; ids are prefix-counter (uuid4 cost ~7% CPU)
-_COUNTER = itertools.count(1)
 log = structlog.get_logger("caselog.api")
-
-
-def configure_logging(json: bool = True) -> None:
-    """structlog once: JSON lines on stdout (msgspec-encoded bytes), context bound per
-    request."""
-    encoder = msgspec.json.Encoder(enc_hook=str)
-    processors: list[Any] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-        structlog.processors.format_exc_info,
-        structlog.processors.JSONRenderer(serializer=lambda d, **_: encoder.encode(d))
-        if json
-        else structlog.dev.ConsoleRenderer(),
-    ]
-    structlog.configure(
-        processors=processors,
-        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
-        logger_factory=structlog.BytesLoggerFactory(sys.stdout.buffer)
-        if json
-        else structlog.PrintLoggerFactory(sys.stdout),
-        cache_logger_on_first_use=True,
-    )
-
-
-def access_log(app: ASGIApp) -> ASGIApp:
-    """Request id, actor, tenant, case id, status and duration; never bodies or tokens."""
-
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await app(scope, receive, send)
-            return
-        request_id = f"{_PREFIX}-{next(_COUNTER):x}"
-        scope.setdefault("state", {})["request_id"] = request_id
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
-        started = time.perf_counter()
-        status = 500
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
-            await send(message)
-
-        try:
-            await app(scope, receive, send_wrapper)
-        finally:
-            log.info(
-                "request",
-                method=scope["method"],
-                path=scope["path"],
-                status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
-            )
-
-    return middleware
+__all__ = ["configure_logging", "create_app"]  # configure_logging: kept for importers
 
 
 def _document_errors(handlers: list[Any]) -> list[Any]:
@@ -116,14 +52,37 @@ def _document_errors(handlers: list[Any]) -> list[Any]:
     return handlers
 
 
+def verifier_for(settings: Settings, jwt_key: str | None = None) -> TokenVerifier:
+    """HS256 with the configured secret; plus the identity provider's keys when a JWKS URL
+    is set (then without a secret HS256 is off: no development secret in production)."""
+    hs_key = jwt_key or settings.jwt_secret
+    if not hs_key and not settings.jwks_url:
+        log.warning("jwt_secret_not_set", using="the development secret")
+        hs_key = DEV_SECRET
+    return TokenVerifier(
+        hs_key,
+        jwks_url=settings.jwks_url,
+        audience=settings.jwt_audience,
+        issuer=settings.jwt_issuer,
+        claims=Claims(
+            role=settings.jwt_role_claim,
+            tenant=settings.jwt_tenant_claim,
+            provider=settings.jwt_provider_claim,
+        ),
+        jwks_cooldown=settings.jwks_cooldown_seconds,
+    )
+
+
 def create_app(
     store: StoreConfig | None = None,
     *,
     app: CaseLog | None = None,
     jwt_key: str | None = None,
     run_projections: bool = True,
+    settings: Settings | None = None,
 ) -> Litestar:
-    caselog = app or CaseLog(store=store or store_config())
+    settings = settings or load_settings()
+    caselog = app or CaseLog(store=store or store_config(settings.database_url))
     views = ViewStore(caselog.store)
     runner = ProjectionRunner(caselog, views)
     runner.external = not run_projections
@@ -132,11 +91,16 @@ def create_app(
         views=views,
         runner=runner,
         idempotency=IdempotencyStore(views),
-        jwt_key=jwt_key or secret(),
+        verifier=verifier_for(settings, jwt_key),
+        metrics=Metrics(lambda: services),
+        metrics_token=settings.metrics_token,
     )
 
     def on_startup(application: Litestar) -> None:
         application.state.services = services
+        released = services.idempotency.release_dead_claims()
+        if released:
+            log.info("idempotency_claims_released", count=released)
         if run_projections:
             runner.start()
 
@@ -150,11 +114,10 @@ def create_app(
         config.state["services"] = services
         return config
 
-    return Litestar(
-        route_handlers=_document_errors([*WRITES, *READS, *MONITORING, *CLIENTS]),
+    application = Litestar(
+        route_handlers=[*_document_errors([*WRITES, *READS, *MONITORING, *CLIENTS]), *METRICS],
         dependencies={"actor": Provide(provide_actor)},
         exception_handlers={Exception: problems.handle},
-        middleware=[access_log],
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         on_app_init=[attach],
@@ -176,3 +139,7 @@ def create_app(
         ),
         debug=False,
     )
+    # Outermost, around litestar's router and its exception handling, so routing failures
+    # (404 for an unknown path, 405) get a request id, a log line and a metric too.
+    application.asgi_handler = conventions(services.metrics)(application.asgi_handler)
+    return application

@@ -1,15 +1,20 @@
 """The ASGI application for servers started by import path (granian, uvicorn --factory):
-``granian --interface asgi api.asgi:app``. Configuration comes from the environment
-(``CASELOG_DATABASE_URL``, ``CASELOG_JWT_SECRET``)."""
+``granian --interface asgi api.asgi:app``. Configuration comes from the environment or a
+``.env`` file (``caselog.settings``); a bad value stops the import with one clear line."""
 
 from __future__ import annotations
 
-import os
-
 from api.app import configure_logging, create_app
-from caselog.config import store_config
+from caselog.config import ConfigError, store_config
+from caselog.settings import load_settings
 
-configure_logging()
+try:
+    settings = load_settings()
+except ConfigError as e:  # one line for the operator, not an import traceback
+    raise SystemExit(f"caselog: configuration: {e}") from None
+configure_logging(level=settings.log_level, fmt=settings.log_format)
 app = create_app(
-    store_config(), run_projections=os.environ.get("CASELOG_PROJECTIONS", "inline") == "inline"
+    store_config(settings.database_url),
+    run_projections=settings.projections == "inline",
+    settings=settings,
 )

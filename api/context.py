@@ -14,8 +14,9 @@ import structlog
 from litestar import Request, Response
 from litestar.exceptions import ClientException, ValidationException
 
-from api.auth import actor_from_header
+from api.auth import TokenVerifier
 from api.idempotency import PENDING, IdempotencyStore, request_hash
+from api.metrics import Metrics
 from api.problems import PROBLEM, Forbidden, StoreUnavailable, handle, problem
 from api.schemas import Written
 from caselog.application import CaseLog
@@ -34,7 +35,10 @@ class Services:
     views: ViewStore
     runner: ProjectionRunner
     idempotency: IdempotencyStore
-    jwt_key: str
+    verifier: TokenVerifier
+    metrics: Metrics
+    #: the bearer token a Prometheus scraper presents at /metrics (None: /metrics is off)
+    metrics_token: str | None = None
     #: monotonic time until which the store is taken to be down (a failure was seen)
     store_down_until: float = 0.0
 
@@ -64,11 +68,12 @@ async def provide_actor(request: Request[Any, Any, Any]) -> Actor:
     if svc.store_suspect() and not await anyio.to_thread.run_sync(svc.probe_store):
         # fail fast with 503 instead of letting requests queue on a dead store
         raise StoreUnavailable("the store cannot be reached; retry")
-    actor = actor_from_header(
-        request.headers.get("authorization"),
-        services(request).jwt_key,
-        note=request.headers.get("x-audit-toelichting"),
-    )
+    header = request.headers.get("authorization")
+    note = request.headers.get("x-audit-toelichting")
+    if svc.verifier.jwks is None:
+        actor = svc.verifier.actor(header, note)
+    else:  # a key not cached yet is fetched from the identity provider: not on the loop
+        actor = await anyio.to_thread.run_sync(svc.verifier.actor, header, note)
     key = request.headers.get("idempotency-key")
     if key and request.method == "POST" and len(key) <= 200:
         actor = msgspec.structs.replace(actor, request_key=f"{actor.sub}:{key}")

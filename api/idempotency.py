@@ -8,11 +8,18 @@ restart; the same key with another body is refused (422). A claim whose command 
 (no answer after ``STALE_SECONDS``) may be taken over: running the command again is safe,
 because the key also travels in the event's actor and the case refuses to apply a request
 it has seen (``Case.check_new_request``), answering with the version it produced then.
+
+After a crash (kill -9, power loss) the dead process's claims stay ``pending``. Each claim
+carries the incarnation id of the process that made it; a process releases the unfinished
+claims of incarnations older than itself when it starts (``release_dead_claims``) and treats
+any it still meets as free, so a client's retry right after the restart gets the first
+answer instead of 409 "in progress".
 """
 
 from __future__ import annotations
 
 import hashlib
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -32,13 +39,33 @@ class Stored:
     request_hash: str
 
 
+def _stamp(moment: datetime) -> str:
+    """A fixed-width UTC instant: compared as text in SQL, so it must sort as time does."""
+    return moment.isoformat(timespec="microseconds")
+
+
 def request_hash(method: str, path: str, body: bytes) -> str:
     return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + body).hexdigest()
 
 
 class IdempotencyStore:
-    def __init__(self, views: ViewStore) -> None:
+    def __init__(self, views: ViewStore, incarnation: str | None = None) -> None:
         self.views = views
+        #: this process's incarnation: a new one per start
+        self.incarnation = incarnation or secrets.token_hex(8)
+        self.started_at = datetime.now(UTC)
+
+    def release_dead_claims(self) -> int:
+        """At start-up: free the pending claims older incarnations left behind."""
+        with self.views.transaction() as cur:
+            cur.execute(
+                self.views.sql(
+                    "DELETE FROM idempotency WHERE status = ? AND incarnation <> ? "
+                    "AND created_at < ?"
+                ),
+                (PENDING, self.incarnation, _stamp(self.started_at)),
+            )
+            return int(cur.rowcount or 0)
 
     def claim(self, tenant: str, actor: str, key: str, digest: str) -> Stored | None:
         """Claim the key; ``None`` when claimed now, else what is stored (maybe pending)."""
@@ -47,29 +74,28 @@ class IdempotencyStore:
             cur.execute(
                 self.views.sql(
                     "INSERT INTO idempotency (tenant, actor, key, request_hash, status, body, "
-                    "headers, created_at) VALUES (?, ?, ?, ?, ?, '', '{}', ?) "
+                    "headers, created_at, incarnation) VALUES (?, ?, ?, ?, ?, '', '{}', ?, ?) "
                     "ON CONFLICT (tenant, actor, key) DO NOTHING"
                 ),
-                (tenant, actor, key, digest, PENDING, now.isoformat()),
+                (tenant, actor, key, digest, PENDING, _stamp(now), self.incarnation),
             )
             if cur.rowcount == 1:
                 return None
             cur.execute(
                 self.views.sql(
-                    "SELECT status, body, headers, request_hash, created_at FROM idempotency "
-                    "WHERE tenant = ? AND actor = ? AND key = ?"
+                    "SELECT status, body, headers, request_hash, created_at, incarnation "
+                    "FROM idempotency WHERE tenant = ? AND actor = ? AND key = ?"
                 ),
                 (tenant, actor, key),
             )
-            status, body, headers, stored_hash, created = cur.fetchone()
-            stale = datetime.fromisoformat(created) < now - timedelta(seconds=STALE_SECONDS)
-            if status == PENDING and stale and stored_hash == digest:
+            status, body, headers, stored_hash, created, owner = cur.fetchone()
+            if status == PENDING and stored_hash == digest and self._free(created, owner, now):
                 cur.execute(
                     self.views.sql(
-                        "UPDATE idempotency SET created_at = ? "
+                        "UPDATE idempotency SET created_at = ?, incarnation = ? "
                         "WHERE tenant = ? AND actor = ? AND key = ?"
                     ),
-                    (now.isoformat(), tenant, actor, key),
+                    (_stamp(now), self.incarnation, tenant, actor, key),
                 )
                 return None
         return Stored(
@@ -78,6 +104,14 @@ class IdempotencyStore:
             headers=msgspec.json.decode(headers),
             request_hash=stored_hash,
         )
+
+    def _free(self, created: str, owner: str, now: datetime) -> bool:
+        """A pending claim may be taken over when it is stale, or when an older incarnation
+        (a process that has since died or been replaced) made it."""
+        claimed = datetime.fromisoformat(created)
+        if claimed < now - timedelta(seconds=STALE_SECONDS):
+            return True
+        return owner != self.incarnation and claimed < self.started_at
 
     def complete(
         self, tenant: str, actor: str, key: str, status: int, body: bytes, headers: dict[str, str]

@@ -17,6 +17,7 @@ from litestar import Request, Response, get
 from api.context import invalid, require, services
 from api.problems import Forbidden
 from api.schemas import Health
+from caselog.application import today
 from domain.values import Actor
 from projections.kpis import Kpis
 from projections.queries import SignalRow, kpis, open_signals
@@ -53,7 +54,7 @@ async def get_signals(
     if not (1 <= limit <= 1000) or offset < 0:
         raise invalid("limit", "1..1000")
     svc = services(request)
-    day = on or date.today()
+    day = on or today()
 
     def read() -> SignalsOut:
         _catch_up(request)

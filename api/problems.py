@@ -20,6 +20,7 @@ from litestar.exceptions import (
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from api.auth import Unauthorized
+from api.conventions import REQUEST_ID
 from caselog.application import ConcurrencyExhausted
 from caselog.registry import ClientErased, ClientExists, ClientNotFound
 from domain.errors import CaseNotFound, InvalidValue, RuleViolation, VersionMismatch
@@ -53,6 +54,9 @@ class StoreUnavailable(Exception):
 
 
 def problem(status: int, slug: str, title: str, detail: str, **extra: Any) -> Response[Problem]:
+    """A problem+json answer; ``request_id`` is the current request's unless given."""
+    if extra.get("request_id") is None:
+        extra["request_id"] = REQUEST_ID.get()
     body = Problem(type=BASE + slug, title=title, status=status, detail=detail, **extra)
     return Response(body, status_code=status, media_type=PROBLEM)
 
@@ -129,7 +133,10 @@ def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]
             405: ("method-not-allowed", "Method not allowed"),
             415: ("unsupported-media-type", "Unsupported media type"),
         }.get(status, ("http", "HTTP error"))
-        return problem(status, slug, title, str(exc.detail), request_id=rid)
+        resp = problem(status, slug, title, str(exc.detail), request_id=rid)
+        for name, value in (exc.headers or {}).items():  # e.g. Allow on 405
+            resp.headers[name] = value
+        return resp
     if _is_store_down(exc):
         log.warning("store_unavailable", error=type(exc).__name__)
         svc = getattr(request.app.state, "services", None)

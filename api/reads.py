@@ -16,6 +16,7 @@ import msgspec
 from litestar import Request, Response, get
 
 from api.context import invalid, parse_case_id, require, services
+from caselog.application import today
 from domain.errors import CaseNotFound
 from domain.values import Actor, Volume
 from projections.case_view import case_document
@@ -111,7 +112,7 @@ async def get_entitlement(
     def read() -> EntitlementOut:
         case = app.get_case(cid, actor, as_of=as_of)
         cat = app.catalogues.for_tenant(case.state.tenant)
-        day = on or date.today()
+        day = on or today()
         views = entitlements(case.state, case.entries, cat, day)
         valid = [v for v in views if v.valid_from <= day <= v.valid_until]
         chosen = valid[-1] if valid else None

@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import gc
 import os
+import socket
+import sys
+from typing import Any
 
-from caselog.config import store_config
+import uvicorn
+
+from caselog.config import ConfigError, store_config
+from caselog.settings import Settings, load_settings
 
 
 def serve(
@@ -14,31 +20,62 @@ def serve(
     port: int = 8000,
     database_url: str | None = None,
     projections: str = "inline",
+    settings: Settings | None = None,
 ) -> int:
     """``projections="inline"`` runs the projection runner in this process (the default:
     one command does everything); ``"off"`` leaves it to ``caselog projections follow``
     beside the service (the production layout: the runner gets its own core)."""
-    import uvicorn
-
     from api.app import configure_logging, create_app
 
-    configure_logging()
+    settings = settings or load_settings(database_url=database_url)
+    configure_logging(level=settings.log_level, fmt=settings.log_format)
     if database_url:
         os.environ["CASELOG_DATABASE_URL"] = database_url
-    app = create_app(store_config(database_url), run_projections=projections == "inline")
+    _check_port_free(host, port)
+    store = store_config(database_url or settings.database_url)
+    app = create_app(store, run_projections=projections == "inline", settings=settings)
     # Long-lived objects (catalogues, caches, the app) leave the GC's young generations, and
     # collections run less often: full collections over cached aggregates were the p99.
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=host,
         port=port,
         loop="uvloop",
         http="httptools",
-        access_log=False,  # our own structured access log (api.app.access_log)
+        access_log=False,  # our own structured access log (api.conventions)
         log_level="warning",
         limit_concurrency=1000,
         timeout_keep_alive=10,
     )
+    banner = (
+        f"caselog listening on http://{host}:{port} "
+        f"({store.redacted_url}, projections {projections}); Ctrl+C stops"
+    )
+    _Server(config, banner).run()
     return 0
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, saying where it listens once it does."""
+
+    def __init__(self, config: Any, banner: str) -> None:
+        super().__init__(config)
+        self.banner = banner
+
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            print(self.banner, file=sys.stderr, flush=True)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((host, port))
+    except OSError as e:
+        raise ConfigError(
+            f"cannot listen on {host}:{port} ({e.strerror}); choose another --port or --host"
+        ) from None

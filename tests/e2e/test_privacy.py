@@ -84,7 +84,8 @@ def test_register_read_and_erase_a_client(
         # never in plaintext, not even before erasure
         assert files_containing(folder, [BSN.encode(), NAME.encode()]) == []
     # when the client is erased
-    assert main(["--database-url", url, "clients", "erase", "zou-0042", "--tenant", "zou"]) == 0
+    erase = ["clients", "erase", "zou-0042", "--tenant", "zou", "--yes"]
+    assert main(["--database-url", url, *erase]) == 0
     assert "key and identity destroyed" in capsys.readouterr().out
     # then nothing identifying can be read
     assert client.get("/v1/clients/zou-0042", headers=gemeente).status_code == 410

@@ -28,9 +28,11 @@ def test_demo_loads_once_and_history_prints_the_case(
     out = capsys.readouterr().out
     assert "loaded 20 demo cases" in out
     case_id = out.split("caselog history ")[1].split()[0]
-    # a second load is refused politely
-    assert main(["--database-url", database_url, "demo", "--cases", "20"]) == 0
-    assert "already holds events" in capsys.readouterr().out
+    # a second load is refused: one line naming the problem and the fix, exit 1
+    assert main(["--database-url", database_url, "demo", "--cases", "20"]) == 1
+    err = capsys.readouterr().err
+    assert "already holds events" in err
+    assert "--force" in err
     assert main(["--database-url", database_url, "history", case_id]) == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert lines[0]["type"] == "CaseOpened"
