@@ -252,21 +252,23 @@ def test_02A03_longer_than_twelve_months_is_refused_C05() -> None:
     )
 
 
-def test_02A04_extension_past_a_year_is_refused_C05() -> None:
+def test_02A04_extension_past_a_year_is_allowed_with_a_review_signal_C05() -> None:
+    # DOMAIN 02A04: "in principle" at most a year, a signal (projections.signals), not a
+    # refusal
     case = referred_case()
     case.record(
         municipality(),
         indication("02A04", starts_on=date(2024, 2, 1), ends_on=date(2024, 7, 31)),
         ZOU,
     )
-    with refused("C-05"):
-        case.record(
-            municipality(),
-            f.Extension(
-                assignment_number="TW-0001", ends_on=date(2025, 3, 1), decided_on=date(2024, 7, 1)
-            ),
-            ZOU,
-        )
+    case.record(
+        municipality(),
+        f.Extension(
+            assignment_number="TW-0001", ends_on=date(2025, 3, 1), decided_on=date(2024, 7, 1)
+        ),
+        ZOU,
+    )
+    assert case.state.current.ends_on == date(2025, 3, 1)
 
 
 def test_02A05_extension_opens_a_new_allocation_period_C05() -> None:
