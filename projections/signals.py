@@ -17,6 +17,10 @@ without a clock inside the projection.
   month; 80% of the hours used while the remaining hours will not last until the end date;
   an extension request due 8 weeks before the hours run out at the recent pace. Closed by
   a change request or the end of the assignment.
+- R-23 (where the catalogue defines ``targeting``) an evaluation scores a domain that the
+  running indication's goals work on outside IB's targets: 4-5 (self-reliant), 1 outside
+  the named acute domains, or a linked-only domain (Justitie) without its link scored.
+  Closed by a later evaluation within the targets, a new assignment or the end.
 - C-05 duration behaviour, from the product's catalogue entry: ``max_warning_months``
   before ``max_months`` is reached (02A03: a month ahead); an interim evaluation due after
   ``interim_evaluation_months`` (02A04: 6, closed by an interim evaluation); a risk analysis
@@ -101,6 +105,7 @@ def signals(
         )
     out += _hours(state, entries, cat, change_requests, months)
     out += _durations(state, entries, cat)
+    out += _targeting(state, entries, cat)
     out.sort(key=lambda s: (s.raised_on, s.rule))
     return out
 
@@ -293,4 +298,52 @@ def _durations(state: CaseState, entries: list[Entry], cat: Catalogue) -> list[S
                     closed_on=end,
                 )
             )
+    return out
+
+
+def _off_target(cat: Catalogue, goals: set[str], zrm: dict[str, int]) -> list[str]:
+    """R-23: the goal domains this evaluation scores outside IB's targets."""
+    t = cat.targeting
+    assert t is not None
+    out = []
+    for domain in sorted(goals & set(zrm)):
+        score = zrm[domain]
+        if score == 1 and domain in t.acute_domains:
+            continue
+        if score not in t.target_scores:
+            out.append(f"{domain} scored {score}")
+        elif domain in t.linked_only and not set(t.linked_only[domain]) & set(zrm):
+            out.append(f"{domain} without {' or '.join(t.linked_only[domain])}")
+    return out
+
+
+def _targeting(state: CaseState, entries: list[Entry], cat: Catalogue) -> list[Signal]:
+    if cat.targeting is None:
+        return []
+    out: list[Signal] = []
+    current: Signal | None = None
+    evaluations = sorted(
+        (e for e in entries if isinstance(e.fact, f.Evaluation)),
+        key=lambda e: (e.occurred_on, e.version),
+    )
+    for e in evaluations:
+        day = e.occurred_on
+        a = state.assignment_on(day)
+        goals = {g.domain for g in a.goals} if a else set()
+        off = _off_target(cat, goals, e.fact.zrm)  # type: ignore[union-attr]
+        if current is not None and (not off or (a and a.starts_on > current.raised_on)):
+            current.closed_on = day
+            current = None
+        if off and current is None:
+            current = Signal(
+                rule="R-23",
+                raised_on=day,
+                detail="IB works on ZRM domains scored 2-3 (1 only in the named domains): "
+                + ", ".join(off),
+            )
+            out.append(current)
+    if current is not None:
+        later = [a.starts_on for a in state.assignments if a.starts_on > current.raised_on]
+        candidates = [*later[:1], *([state.ended_on] if state.ended_on else [])]
+        current.closed_on = min(candidates) if candidates else None
     return out

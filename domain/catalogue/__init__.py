@@ -115,6 +115,18 @@ class Conversion(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     source: str
 
 
+class Targeting(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """R-23: the ZRM scores individual guidance works on. ``target_scores`` (2 and 3) in
+    general; score 1 (acute) only in ``acute_domains``; a domain in ``linked_only`` only
+    when one of the listed domains is scored as well (Justitie: linked to mental health or
+    addiction)."""
+
+    target_scores: list[int]
+    acute_domains: list[str] = []
+    linked_only: dict[str, list[str]] = {}
+    source: str
+
+
 class Catalogue(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     tenant: str
     version: str
@@ -130,6 +142,8 @@ class Catalogue(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     #: Signals that come from the tenant's contract rather than the law: R-14 (no-show
     #: streak) and R-15 (intake within ``intake_within_days``) are ZOU rules (004).
     contract_signals: list[Literal["R-14", "R-15"]] = []
+    #: R-23 targeting of the ZRM domains, a signal on evaluations where defined (SDD).
+    targeting: Targeting | None = None
 
     def product(self, code: str, on: date) -> Product:
         """The product ``code`` in force on ``on``; refused when unknown or not valid then."""

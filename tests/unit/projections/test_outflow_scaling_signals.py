@@ -218,3 +218,59 @@ def test_duration_signals_come_from_catalogue_data_C05() -> None:
 def test_02A03_still_refuses_more_than_twelve_months_C05() -> None:
     with pytest.raises(RuleViolation, match="C-05"):
         zou_case("02A03", starts_on=date(2024, 1, 15), ends_on=date(2025, 6, 30))
+
+
+# --- R-23 targeting, a signal on evaluations ---------------------------------------------
+
+
+def sdd_goals_case(*domains: str) -> Case:
+    gm, pr = municipality("drechtsteden"), provider("drechtsteden")
+    case = Case.open(gm, referral("drechtsteden", on=date(2024, 1, 2)), SDD)
+    goals = [f.Goal(domain=d, result="verbeteren") for d in domains] if domains else []
+    case.record(gm, indication("IB2", decided_on=date(2024, 1, 10), goals=goals), SDD)
+    case.record(pr, f.CareStart(started_on=date(2024, 1, 20)), SDD)
+    return case
+
+
+def r23(case: Case, cat: Catalogue = SDD):
+    return [s for s in signals(case.state, case.entries, cat) if s.rule == "R-23"]
+
+
+def test_ib_working_on_a_domain_outside_its_target_scores_raises_R23() -> None:
+    # given IB2 with goals on finances, housing and justice
+    case = sdd_goals_case("financien", "huisvesting", "justitie")
+    pr = provider("drechtsteden")
+    # an evaluation: finances acute (1: not one of the named domains), housing self-reliant
+    # (4: IB works on 2-3), justice scored without a link to mental health or addiction
+    zrm = {"financien": 1, "huisvesting": 4, "justitie": 2}
+    case.record(pr, f.Evaluation(evaluated_on=date(2024, 4, 1), kind="periodic", zrm=zrm), SDD)
+    (s,) = r23(case)
+    assert s.raised_on == date(2024, 4, 1)
+    assert "financien" in s.detail and "huisvesting" in s.detail and "justitie" in s.detail
+    # a later evaluation within the targets closes it
+    zrm = {"financien": 2, "huisvesting": 3, "justitie": 2, "middelengebruik": 3}
+    case.record(pr, f.Evaluation(evaluated_on=date(2024, 7, 1), kind="periodic", zrm=zrm), SDD)
+    (s,) = r23(case)
+    assert s.closed_on == date(2024, 7, 1)
+
+
+def test_acute_scores_in_the_named_domains_are_within_targeting_R23() -> None:
+    case = sdd_goals_case("tijdsbesteding", "geestelijke_gezondheid")
+    zrm = {"tijdsbesteding": 1, "geestelijke_gezondheid": 1}
+    case.record(
+        provider("drechtsteden"),
+        f.Evaluation(evaluated_on=date(2024, 4, 1), kind="periodic", zrm=zrm),
+        SDD,
+    )
+    assert r23(case) == []
+
+
+def test_R23_targeting_only_where_the_catalogue_defines_it_R23() -> None:
+    case = sdd_goals_case("huisvesting")
+    case.record(
+        provider("drechtsteden"),
+        f.Evaluation(evaluated_on=date(2024, 4, 1), kind="periodic", zrm={"huisvesting": 5}),
+        SDD,
+    )
+    assert len(r23(case)) == 1
+    assert r23(case, msgspec.structs.replace(SDD, targeting=None)) == []
