@@ -246,7 +246,8 @@ def test_ib_working_on_a_domain_outside_its_target_scores_raises_R23() -> None:
     case.record(pr, f.Evaluation(evaluated_on=date(2024, 4, 1), kind="periodic", zrm=zrm), SDD)
     (s,) = r23(case)
     assert s.raised_on == date(2024, 4, 1)
-    assert "financien" in s.detail and "huisvesting" in s.detail and "justitie" in s.detail
+    for domain in ("financien scored 1", "huisvesting scored 4", "justitie without"):
+        assert domain in s.detail
     # a later evaluation within the targets closes it
     zrm = {"financien": 2, "huisvesting": 3, "justitie": 2, "middelengebruik": 3}
     case.record(pr, f.Evaluation(evaluated_on=date(2024, 7, 1), kind="periodic", zrm=zrm), SDD)
