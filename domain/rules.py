@@ -31,15 +31,17 @@ def add_months(day: date, months: int) -> date:
 def check_goals(goals: list[Goal]) -> None:
     for g in goals:
         if g.domain not in ZRM_DOMAINS:
-            raise InvalidValue("R-24", f"unknown ZRM domain {g.domain!r}")
+            raise InvalidValue("R-24", f"unknown ZRM domain {g.domain!r}", "goals")
 
 
 def check_zrm_scores(zrm: dict[str, int]) -> None:
     for domain, score in zrm.items():
         if domain not in ZRM_DOMAINS:
-            raise InvalidValue("R-24", f"unknown ZRM domain {domain!r}")
+            raise InvalidValue("R-24", f"unknown ZRM domain {domain!r}", f"zrm.{domain}")
         if not 1 <= score <= 5:
-            raise InvalidValue("R-23", f"ZRM score {score} for {domain} is outside 1..5")
+            raise InvalidValue(
+                "R-23", f"ZRM score {score} for {domain} is outside 1..5", f"zrm.{domain}"
+            )
 
 
 def check_contact_values(c: f.Contact) -> None:
@@ -48,7 +50,9 @@ def check_contact_values(c: f.Contact) -> None:
             "C-06", f"minutes {c.minutes} must be 1..{MAX_MINUTES_PER_DAY}", "minutes"
         )
     if c.professionals < 1 or c.participants < 1:
-        raise InvalidValue("C-06", "professionals and participants must be at least 1")
+        raise InvalidValue(
+            "C-06", "professionals and participants must be at least 1", "participants"
+        )
     if c.kind != "group" and c.participants != 1:
         raise InvalidValue(
             "C-06", "participants other than 1 only for group contacts (R-12)", "participants"
@@ -286,11 +290,13 @@ def check_change_request(cat: Catalogue, state: CaseState, req: f.ChangeRequest)
         raise RuleViolation("C-07", f"request {req.request_id} exists")
     if req.kind == "extension":
         if req.ends_on is None or req.ends_on <= current.ends_on:
-            raise InvalidValue("C-06", f"an extension needs ends_on after {current.ends_on}")
+            raise InvalidValue(
+                "C-06", f"an extension needs ends_on after {current.ends_on}", "ends_on"
+            )
         check_extension_limits(cat, state, req.ends_on)
     else:
         if req.product is None and req.volume is None:
-            raise InvalidValue("C-06", f"a {req.kind} proposes a product or a volume")
+            raise InvalidValue("C-06", f"a {req.kind} proposes a product or a volume", "volume")
         check_scale_change(
             cat,
             state,
@@ -341,7 +347,7 @@ def check_extension(cat: Catalogue, state: CaseState, ext: f.Extension) -> None:
     if ext.assignment_number != current.assignment_number:
         raise RuleViolation("C-07", f"assignment {ext.assignment_number} is not the running one")
     if ext.ends_on <= current.ends_on:
-        raise InvalidValue("C-06", f"an extension ends after {current.ends_on}")
+        raise InvalidValue("C-06", f"an extension ends after {current.ends_on}", "ends_on")
     check_extension_limits(cat, state, ext.ends_on)
 
 
