@@ -375,7 +375,7 @@ class Case(Aggregate):
     def _check_refold(self, version: int, replacement: f.Fact | None) -> None:
         trial = _replace_entry(self.entries, version, self.version + 1, replacement)
         state = _refold(trial)
-        rules.check_consistent(state)
+        rules.check_consistent(state, before=self.state)
 
 
 def legacy_decision_date(fact: dict[str, Any]) -> None:

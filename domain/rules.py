@@ -140,8 +140,11 @@ def check_within_care(state: CaseState, day: date, what: str) -> None:
     check_dated_within_case(state, day, what)
 
 
-def check_consistent(state: CaseState) -> None:
-    """Invariants a corrected history must still satisfy."""
+def check_consistent(state: CaseState, before: CaseState | None = None) -> None:
+    """Invariants a corrected history must still satisfy. ``before``: the state without
+    the correction; a start before the decision date that it already had (a legacy
+    decision date the old service took from its recording clock, docs/events.md) is not
+    the correction's doing and does not block it."""
     if state.started_on is not None:
         if not state.assignments:
             raise RuleViolation("R-20", "care started without an indication")
@@ -149,7 +152,14 @@ def check_consistent(state: CaseState) -> None:
             raise RuleViolation("R-20", "care starts before the indication starts")
         first = state.assignment_on(state.started_on)
         if first is not None and first.decided_on and state.started_on < first.decided_on:
-            raise RuleViolation("R-20", f"care starts before the decision ({first.decided_on})")
+            had = before.assignment_on(before.started_on) if before and before.started_on else None
+            if not (
+                before is not None
+                and before.started_on == state.started_on
+                and had is not None
+                and had.decided_on == first.decided_on
+            ):
+                raise RuleViolation("R-20", f"care starts before the decision ({first.decided_on})")
     if state.ended_on is not None and state.ended_on < (state.started_on or state.referred_on):
         raise RuleViolation("C-04", "the end lies before the start of care")
 

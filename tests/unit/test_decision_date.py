@@ -18,6 +18,7 @@ from projections.kpis import aggregate, summarise
 from projections.signals import signals
 from tests.builders import (
     catalogue,
+    contact,
     indication,
     municipality,
     no_show,
@@ -174,3 +175,48 @@ def test_a_cancellation_after_the_appointment_is_an_invalid_value_C06() -> None:
             ZOU,
         )
     assert refused.value.field == "cancelled_at"
+
+
+def test_a_legacy_decision_date_after_the_start_does_not_block_other_corrections_R20() -> None:
+    # given a stored history the old service wrote: decision date taken from its clock
+    # (2024-03-01), after care started (2024-01-20)
+    case = referred()
+    case.trigger_event(
+        Case.IndicationGranted,
+        actor=municipality(),
+        occurred_on=date(2024, 1, 15),
+        fact=indication(decided_on=date(2024, 3, 1)),
+    )
+    case.trigger_event(
+        Case.CareStarted,
+        actor=provider(),
+        occurred_on=date(2024, 1, 20),
+        fact=f.CareStart(started_on=date(2024, 1, 20)),
+    )
+    case.record(provider(), contact(on=date(2024, 2, 1)), ZOU)
+    # a correction of something else is not refused for the legacy date
+    case.correct(
+        provider(),
+        f.Correction(
+            event_version=case.version, replacement=contact(on=date(2024, 2, 2)), reason="x"
+        ),
+        ZOU,
+    )
+    # moving the start is judged by the rule
+    with pytest.raises(RuleViolation, match="R-20"):
+        case.correct(
+            provider(),
+            f.Correction(
+                event_version=3, replacement=f.CareStart(started_on=date(2024, 1, 25)), reason="y"
+            ),
+            ZOU,
+        )
+    # and the municipality can correct the decision date itself
+    case.correct(
+        municipality(),
+        f.Correction(
+            event_version=2, replacement=indication(decided_on=date(2024, 1, 12)), reason="z"
+        ),
+        ZOU,
+    )
+    assert case.state.assignments[0].decided_on == date(2024, 1, 12)
