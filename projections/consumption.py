@@ -153,19 +153,29 @@ def _total_volume(ledger: _Ledger, state: CaseState, cat: Catalogue) -> None:
     """R-17: what an hourly assignment declares stops at its total granted volume; the rest
     is not declarable (decided in date order, after the other rules)."""
     used: dict[tuple[str, int], int] = defaultdict(int)
+    totals: dict[int, int | None] = {}  # per assignment (source version): whole minutes
     ordered = sorted(
-        ((m, i, d) for m in ledger.months.values() for i, d in enumerate(m.decisions)),
+        (
+            (m, i, d)
+            for m in ledger.months.values()
+            for i, d in enumerate(m.decisions)
+            if d.declarable_minutes and d.counted_minutes is not None
+        ),
         key=lambda t: (t[2].occurred_on, t[2].event_version),
     )
     for m, i, d in ordered:
-        if d.declarable_minutes == 0 or d.counted_minutes is None:
-            continue
         a = state.assignment_on(d.occurred_on)
-        product = cat.product_any(a.product) if a else None
-        if a is None or product is None or product.financing != "hourly":
+        if a is None:
+            continue
+        if a.source_version not in totals:
+            product = cat.product_any(a.product)
+            hourly = product is not None and product.financing == "hourly"
+            # whole minutes, rounded down
+            totals[a.source_version] = int(granted_minutes(a)) if hourly else None
+        granted = totals[a.source_version]
+        if granted is None:
             continue
         key = (a.assignment_number, a.source_version)
-        granted = int(granted_minutes(a))  # whole minutes, rounded down
         allowed = max(0, min(d.declarable_minutes, granted - used[key]))
         used[key] += allowed
         if allowed == d.declarable_minutes:
@@ -235,6 +245,7 @@ def consumption(
     indirect: list[tuple[Entry, Assignment, Product, int]] = []
     allocation_no_shows: dict[tuple[str, int, int], int] = defaultdict(int)
     digital_used: dict[tuple[str, int], int] = defaultdict(int)
+    digital_caps: dict[tuple[tuple[str, int], object], int] = {}
     extended = _extended_ends(entries)
 
     for e in effective:
@@ -273,10 +284,12 @@ def consumption(
         if c.kind == "direct" and c.channel == "digital":
             caps = cat.caps_on(e.occurred_on)
             if caps is not None:
-                cap = round_minutes(
-                    caps.digital_max_share * (1 - caps.indirect_max_share) * granted_minutes(a)
-                )
                 key = (a.assignment_number, a.source_version)
+                if (key, caps) not in digital_caps:
+                    digital_caps[key, caps] = round_minutes(
+                        caps.digital_max_share * (1 - caps.indirect_max_share) * granted_minutes(a)
+                    )
+                cap = digital_caps[key, caps]
                 allowed = max(0, min(client, cap - digital_used[key]))
                 digital_used[key] += allowed
                 if allowed < client:
