@@ -89,7 +89,17 @@ def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]
         status = 422 if isinstance(exc, InvalidValue) else 409
         log.info("refused", rule=exc.rule, status=status)
         title = "Invalid value" if status == 422 else "Refused by a lifecycle rule"
-        return problem(status, f"rule/{exc.rule}", title, str(exc), rule=exc.rule, request_id=rid)
+        fields = getattr(exc, "field", None)
+        errors = [FieldError(field=fields, message=exc.detail)] if fields else []
+        return problem(
+            status,
+            f"rule/{exc.rule}",
+            title,
+            str(exc),
+            rule=exc.rule,
+            errors=errors,
+            request_id=rid,
+        )
     if isinstance(exc, CaseNotFound | ClientNotFound):
         return problem(404, "not-found", "Not found", str(exc), request_id=rid)
     if isinstance(exc, ClientErased):

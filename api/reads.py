@@ -93,6 +93,8 @@ class EntitlementOut(msgspec.Struct, kw_only=True):
     used_share: str | None
     periods_billed: str | None
     assignments: list[AssignmentView]
+    #: R-17: hours recorded beyond the total volume (not declarable); never a negative rest.
+    hours_beyond_volume: str | None = None
     version: int
 
 
@@ -129,6 +131,7 @@ async def get_entitlement(
             hours_remaining=chosen.hours_remaining if chosen else None,
             used_share=chosen.used_share if chosen else None,
             periods_billed=chosen.periods_billed if chosen else None,
+            hours_beyond_volume=chosen.hours_beyond_volume if chosen else None,
             assignments=views,
             version=case.version,
         )

@@ -360,6 +360,7 @@ def prepare_write_targets(base: str, clients: int) -> list[str]:
                     "starts_on": "2024-01-15",
                     "ends_on": "2024-12-31",
                     "decision_ref": "B",
+                    "decided_on": "2024-01-12",
                 },
             )
             c.post(f"/v1/cases/{cid}/start", headers=pr, json={"started_on": "2024-01-20"})

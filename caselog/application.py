@@ -114,8 +114,6 @@ class CaseLog(Application[UUID]):
         expected_version: int | None = None,
     ) -> int:
         """Record one fact (intake, indication, contact, ...) after its rules pass."""
-        if isinstance(fact, f.Indication) and fact.decided_on is None:
-            fact = msgspec.structs.replace(fact, decided_on=today())
         return self._execute(
             case_id, actor, expected_version, lambda case, cat: case.record(actor, fact, cat)
         )

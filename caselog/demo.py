@@ -257,7 +257,14 @@ def _case(
                 if roll < 0.3
                 else None
             )
-            w.record(aanbieder, f.NoShow(scheduled_at=appointment, cancelled_at=cancelled))
+            w.record(
+                aanbieder,
+                f.NoShow(
+                    scheduled_at=appointment,
+                    cancelled_at=cancelled,
+                    planned_minutes=60 if hourly else None,  # declarable no-shows
+                ),
+            )
         else:
             contact = f.Contact(
                 occurred_on=day,

@@ -150,29 +150,39 @@ class RetentionRow(msgspec.Struct, kw_only=True):
     case_id: str
     tenant: str
     client_ref: str
-    ended_on: date
+    ended_on: date | None
     provision_granted: bool
     retain_until: date
+    #: The day the term runs from: the end of care, or for a case that never ended the last
+    #: day of its last assignment (or its referral when nothing was granted).
+    term_from: date | None = None
+
+
+def _add_years(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
 
 
 def retention_report(
     views: ViewStore, on: date, years_granted: int = 15, years_other: int = 5
 ) -> list[RetentionRow]:
     """Cases past their retention term on ``on`` (R-33: 15 years after the end, 5 years when
-    no provision was granted), oldest first."""
+    no provision was granted), oldest first. A referral that never ended is listed too: its
+    term runs from the last day of its last assignment, or from the referral when no
+    provision was granted (docs/operations.md)."""
     rows = views.query(
-        "SELECT s.case_id, s.tenant, s.client_ref, s.ended_on, "
-        "(SELECT COUNT(*) FROM case_product p WHERE p.case_id = s.case_id) "
-        "FROM case_summary s WHERE s.ended_on IS NOT NULL ORDER BY s.ended_on"
+        "SELECT s.case_id, s.tenant, s.client_ref, s.ended_on, s.referred_on, "
+        "(SELECT COUNT(*) FROM case_product p WHERE p.case_id = s.case_id), "
+        "(SELECT MAX(e.valid_until) FROM entitlement e WHERE e.case_id = s.case_id) "
+        "FROM case_summary s"
     )
     out = []
-    for case_id, tenant, client_ref, ended, products in rows:
-        ended_on = date.fromisoformat(ended)
-        years = years_granted if products else years_other
-        try:
-            until = ended_on.replace(year=ended_on.year + years)
-        except ValueError:  # 29 February
-            until = ended_on.replace(year=ended_on.year + years, day=28)
+    for case_id, tenant, client_ref, ended, referred, products, last_valid in rows:
+        ended_on = date.fromisoformat(ended) if ended else None
+        term_from = ended_on or date.fromisoformat(last_valid or referred)
+        until = _add_years(term_from, years_granted if products else years_other)
         if until < on:
             out.append(
                 RetentionRow(
@@ -182,6 +192,8 @@ def retention_report(
                     ended_on=ended_on,
                     provision_granted=bool(products),
                     retain_until=until,
+                    term_from=term_from,
                 )
             )
+    out.sort(key=lambda r: (r.term_from or r.retain_until, r.case_id))
     return out

@@ -57,11 +57,15 @@ class Case(Aggregate):
         fact: f.Intake
 
     class IndicationGranted(Event):
-        """Beschikking / toewijzing. v2 carries the iWmo volume; v1 (legacy imports) had a
-        flat ``hours_per_week``."""
+        """Beschikking / toewijzing. v3 requires the decision date; v2 carries the iWmo
+        volume; v1 (legacy imports) had a flat ``hours_per_week``."""
 
         fact: f.Indication
-        class_version = 2
+        class_version = 3
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            legacy_decision_date(state["fact"])
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -131,14 +135,31 @@ class Case(Aggregate):
             aggregate._remember_request(self)
 
     class EventCorrected(Event):
+        """v2: a replacement indication carries its decision date (see IndicationGranted)."""
+
         fact: f.Correction
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            legacy_decision_date(state["fact"]["replacement"])
 
         def apply(self, aggregate: Any) -> None:
             aggregate._apply_correction(self)
             aggregate._remember_request(self)
 
     class Snapshot(Snapshot):
+        """v2: indications in the entries carry their decision date (see IndicationGranted)."""
+
         state: CaseSnapshotState  # type: ignore[assignment]
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            for entry in state["state"]["entries"]:
+                legacy_decision_date(entry["fact"])
+                if entry["fact"].get("fact_type") == "Correction":
+                    legacy_decision_date(entry["fact"]["replacement"])
 
         @classmethod
         def take(cls, aggregate: Any) -> "Case.Snapshot":
@@ -354,7 +375,19 @@ class Case(Aggregate):
     def _check_refold(self, version: int, replacement: f.Fact | None) -> None:
         trial = _replace_entry(self.entries, version, self.version + 1, replacement)
         state = _refold(trial)
-        rules.check_consistent(state)
+        rules.check_consistent(state, before=self.state)
+
+
+def legacy_decision_date(fact: dict[str, Any]) -> None:
+    """Upcast of an indication stored before ``decided_on`` was required (R-20).
+
+    Such an event either had no decision date or one the service took from its recording
+    clock. The documented choice (docs/events.md): a missing date becomes the validity start
+    (``starts_on``), the indication's own business date, never the recording date; a stored
+    date is kept as it was. The validity start keeps every stored history consistent (care
+    never started before it) and gives no negative lead time."""
+    if fact.get("fact_type") == "Indication" and not fact.get("decided_on"):
+        fact["decided_on"] = fact["starts_on"]
 
 
 _LONG_AGO = __import__("datetime").timedelta(days=3650)

@@ -22,7 +22,14 @@ class RuleViolation(DomainError):
 
 
 class InvalidValue(RuleViolation):
-    """A well-formed command with an impossible value (HTTP 422), still with its rule id."""
+    """A well-formed command with an impossible value (HTTP 422), still with its rule id.
+
+    ``field`` names the body field at fault (e.g. ``ends_on`` when it lies before
+    ``starts_on``), so the problem document can list it."""
+
+    def __init__(self, rule: str, detail: str, field: str | None = None) -> None:
+        super().__init__(rule, detail)
+        self.field = field
 
 
 class CaseNotFound(DomainError):

@@ -79,7 +79,10 @@ class Indication(Fact, kw_only=True):
     ends_on: date
     decision_ref: Ref
     goals: list[Goal] = []
-    decided_on: date | None = None
+    #: The decision date (iWmo Toewijzingsdatum, R-20): a business date of its own, required
+    #: and never taken from the recording clock. Events stored before it was required are
+    #: upcast explicitly (``Case.IndicationGranted.upcast_v2_v3``, docs/events.md).
+    decided_on: date
 
     def business_date(self) -> date:
         return self.starts_on

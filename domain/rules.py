@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from domain import facts as f
 from domain.catalogue import Catalogue, Product
 from domain.errors import InvalidValue, RuleViolation
-from domain.state import CaseState, Entry
+from domain.state import CaseState, Entry, is_timely_cancellation
 from domain.values import ZRM_DOMAINS, Actor, Goal, Volume
 
 MAX_MINUTES_PER_DAY = 24 * 60
@@ -31,24 +31,39 @@ def add_months(day: date, months: int) -> date:
 def check_goals(goals: list[Goal]) -> None:
     for g in goals:
         if g.domain not in ZRM_DOMAINS:
-            raise InvalidValue("R-24", f"unknown ZRM domain {g.domain!r}")
+            raise InvalidValue("R-24", f"unknown ZRM domain {g.domain!r}", "goals")
 
 
 def check_zrm_scores(zrm: dict[str, int]) -> None:
     for domain, score in zrm.items():
         if domain not in ZRM_DOMAINS:
-            raise InvalidValue("R-24", f"unknown ZRM domain {domain!r}")
+            raise InvalidValue("R-24", f"unknown ZRM domain {domain!r}", f"zrm.{domain}")
         if not 1 <= score <= 5:
-            raise InvalidValue("R-23", f"ZRM score {score} for {domain} is outside 1..5")
+            raise InvalidValue(
+                "R-23", f"ZRM score {score} for {domain} is outside 1..5", f"zrm.{domain}"
+            )
 
 
 def check_contact_values(c: f.Contact) -> None:
     if not 1 <= c.minutes <= MAX_MINUTES_PER_DAY:
-        raise InvalidValue("C-06", f"minutes {c.minutes} must be 1..{MAX_MINUTES_PER_DAY}")
+        raise InvalidValue(
+            "C-06", f"minutes {c.minutes} must be 1..{MAX_MINUTES_PER_DAY}", "minutes"
+        )
     if c.professionals < 1 or c.participants < 1:
-        raise InvalidValue("C-06", "professionals and participants must be at least 1")
+        raise InvalidValue(
+            "C-06", "professionals and participants must be at least 1", "participants"
+        )
     if c.kind != "group" and c.participants != 1:
-        raise InvalidValue("C-06", "participants other than 1 only for group contacts (R-12)")
+        raise InvalidValue(
+            "C-06", "participants other than 1 only for group contacts (R-12)", "participants"
+        )
+
+
+def check_span(starts_on: date, ends_on: date, field: str = "ends_on") -> None:
+    """C-06: a body whose own dates contradict each other is an invalid value (422 naming
+    the field), not a lifecycle refusal."""
+    if ends_on < starts_on:
+        raise InvalidValue("C-06", f"{field} {ends_on} is before starts_on {starts_on}", field)
 
 
 def check_product(
@@ -58,10 +73,14 @@ def check_product(
     takes the volume's unit (C-03) and allows a surcharge (R-01)."""
     product = cat.product(code, on)
     if not volume.amount > 0:
-        raise InvalidValue("C-06", f"volume amount must be positive, not {volume.amount}")
+        raise InvalidValue(
+            "C-06", f"volume amount must be positive, not {volume.amount}", "volume.amount"
+        )
     if volume.unit not in product.units:
         raise InvalidValue(
-            "C-03", f"{code} takes volume in {'/'.join(product.units)}, not {volume.unit}"
+            "C-03",
+            f"{code} takes volume in {'/'.join(product.units)}, not {volume.unit}",
+            "volume.unit",
         )
     if surcharge and not product.surcharge_allowed:
         raise RuleViolation("R-01", f"{code} carries no surcharge (opslag)")
@@ -121,13 +140,26 @@ def check_within_care(state: CaseState, day: date, what: str) -> None:
     check_dated_within_case(state, day, what)
 
 
-def check_consistent(state: CaseState) -> None:
-    """Invariants a corrected history must still satisfy."""
+def check_consistent(state: CaseState, before: CaseState | None = None) -> None:
+    """Invariants a corrected history must still satisfy. ``before``: the state without
+    the correction; a start before the decision date that it already had (a legacy
+    decision date the old service took from its recording clock, docs/events.md) is not
+    the correction's doing and does not block it."""
     if state.started_on is not None:
         if not state.assignments:
             raise RuleViolation("R-20", "care started without an indication")
         if state.started_on < min(a.starts_on for a in state.assignments):
             raise RuleViolation("R-20", "care starts before the indication starts")
+        first = state.assignment_on(state.started_on)
+        if first is not None and first.decided_on and state.started_on < first.decided_on:
+            had = before.assignment_on(before.started_on) if before and before.started_on else None
+            if not (
+                before is not None
+                and before.started_on == state.started_on
+                and had is not None
+                and had.decided_on == first.decided_on
+            ):
+                raise RuleViolation("R-20", f"care starts before the decision ({first.decided_on})")
     if state.ended_on is not None and state.ended_on < (state.started_on or state.referred_on):
         raise RuleViolation("C-04", "the end lies before the start of care")
 
@@ -142,6 +174,7 @@ def check_fact(cat: Catalogue, state: CaseState, fact: f.Fact) -> None:
                 raise RuleViolation("C-07", f"the intake was held on {state.intake_on} already")
         case f.Indication() | f.AwbzConversion():
             check_not_ended(state, "an indication")
+            check_span(fact.starts_on, fact.ends_on)
             product = check_product(
                 cat, fact.product, fact.starts_on, fact.volume, surcharge=fact.surcharge
             )
@@ -169,17 +202,29 @@ def check_fact(cat: Catalogue, state: CaseState, fact: f.Fact) -> None:
                 raise RuleViolation("C-07", f"care started on {state.started_on} already")
             if not state.assignments:
                 raise RuleViolation("R-20", "care may start only after a decision exists")
-            if state.assignment_on(fact.started_on) is None:
+            running = state.assignment_on(fact.started_on)
+            if running is None:
                 raise RuleViolation("R-20", f"no indication is in force on {fact.started_on}")
+            if running.decided_on is not None and fact.started_on < running.decided_on:
+                raise RuleViolation(
+                    "R-20",
+                    f"care may start only after the decision: {fact.started_on} is before "
+                    f"the decision date {running.decided_on}",
+                )
         case f.Contact():
             check_contact_values(fact)
             check_within_care(state, fact.occurred_on, "a contact")
         case f.NoShow():
             if fact.cancelled_at is not None and fact.cancelled_at.tzinfo is None:
-                raise InvalidValue("C-06", "cancelled_at needs a UTC offset")
+                raise InvalidValue("C-06", "cancelled_at needs a UTC offset", "cancelled_at")
             if fact.scheduled_at.tzinfo is None:
-                raise InvalidValue("C-06", "scheduled_at needs a UTC offset")
+                raise InvalidValue("C-06", "scheduled_at needs a UTC offset", "scheduled_at")
+            if fact.cancelled_at is not None and fact.cancelled_at > fact.scheduled_at:
+                raise InvalidValue(
+                    "C-06", "cancelled_at lies after the appointment it cancels", "cancelled_at"
+                )
             check_within_care(state, fact.scheduled_at.date(), "a no-show")
+            check_planned_minutes(cat, state, fact)
         case f.Evaluation():
             check_zrm_scores(fact.zrm)
             check_dated_within_case(state, fact.evaluated_on, "an evaluation")
@@ -196,6 +241,23 @@ def check_fact(cat: Catalogue, state: CaseState, fact: f.Fact) -> None:
                 raise RuleViolation("C-04", f"the end {fact.ended_on} is before {start}")
         case _:
             raise TypeError(f"no rule check for {type(fact).__name__}")
+
+
+def check_planned_minutes(cat: Catalogue, state: CaseState, ns: f.NoShow) -> None:
+    """R-13: a no-show the product makes declarable (02A04 always, 02A05 up to the cap)
+    counts its planned duration, so ``planned_minutes`` is required there (422 naming it).
+    A cancellation in time is no no-show and needs none."""
+    if ns.planned_minutes is not None or is_timely_cancellation(ns, cat.no_show_notice_hours):
+        return
+    running = state.assignment_on(ns.scheduled_at.date())
+    product = cat.product_any(running.product) if running else None
+    if product is not None and product.no_show in ("always", "capped"):
+        raise InvalidValue(
+            "R-13",
+            f"a {product.code} no-show is declarable: planned_minutes (the planned length of "
+            "the appointment) is required",
+            "planned_minutes",
+        )
 
 
 def check_conversion(cat: Catalogue, fact: f.AwbzConversion) -> None:
@@ -238,11 +300,13 @@ def check_change_request(cat: Catalogue, state: CaseState, req: f.ChangeRequest)
         raise RuleViolation("C-07", f"request {req.request_id} exists")
     if req.kind == "extension":
         if req.ends_on is None or req.ends_on <= current.ends_on:
-            raise InvalidValue("C-06", f"an extension needs ends_on after {current.ends_on}")
+            raise InvalidValue(
+                "C-06", f"an extension needs ends_on after {current.ends_on}", "ends_on"
+            )
         check_extension_limits(cat, state, req.ends_on)
     else:
         if req.product is None and req.volume is None:
-            raise InvalidValue("C-06", f"a {req.kind} proposes a product or a volume")
+            raise InvalidValue("C-06", f"a {req.kind} proposes a product or a volume", "volume")
         check_scale_change(
             cat,
             state,
@@ -293,7 +357,7 @@ def check_extension(cat: Catalogue, state: CaseState, ext: f.Extension) -> None:
     if ext.assignment_number != current.assignment_number:
         raise RuleViolation("C-07", f"assignment {ext.assignment_number} is not the running one")
     if ext.ends_on <= current.ends_on:
-        raise InvalidValue("C-06", f"an extension ends after {current.ends_on}")
+        raise InvalidValue("C-06", f"an extension ends after {current.ends_on}", "ends_on")
     check_extension_limits(cat, state, ext.ends_on)
 
 

@@ -141,7 +141,7 @@ def evolve(state: CaseState | None, version: int, fact: f.Fact) -> CaseState:
                 starts_on=fact.starts_on,
                 ends_on=fact.ends_on,
                 decision_ref=getattr(fact, "decision_ref", "AWBZ-conversie"),
-                decided_on=getattr(fact, "decided_on", None) or fact.business_date(),
+                decided_on=getattr(fact, "decided_on", None) or fact.business_date(),  # AWBZ
                 goals=getattr(fact, "goals", []),
                 source_version=version,
             )

@@ -9,22 +9,33 @@ Hourly products (ZOU):
 - R-10 direct and group time is client-bound and declarable; R-12 a group contact counts
   ``minutes x professionals / participants`` for this client (rounded half up to a minute).
 - R-16 digital direct time is declarable up to ``digital_max_share`` of the indicated direct
-  time (indicated time minus the indirect share), per calendar month, pro rata to the days
-  the assignment is valid in that month. The worked example: 4 h/week gives 3.2 h direct and
-  at most 0.64 h digital per week.
+  time (indicated time minus the indirect share) over the assignment's whole validity, as a
+  running total: front-loaded digital time is declarable while the total stays within the
+  cap (the seed: it "can be spread over the duration of the indication"). The worked
+  example: 4 h/week gives 3.2 h direct and at most 0.64 h digital per week of validity.
 - R-11 indirect time is declarable while the trajectory's declared indirect time stays within
   ``indirect_max_share`` of all client-bound time, cumulatively over the whole trajectory
   through the end of the contact's month (declarations are monthly, R-17).
 - R-13 a no-show cancelled 24 h or more ahead is a cancellation; a no-show is declarable by
   the product's rule (02A03 never, 02A04 always, 02A05 at most 6 per allocation period),
-  for its ``planned_minutes``.
+  for its ``planned_minutes``. The allocation period is the assignment's own validity; an
+  extension of a ``new_period`` product (02A05) opens the next period the day after the end
+  it extends.
+- R-17 declarable time of an assignment stops at its total volume (volume x the validity,
+  or the total): minutes beyond it are not declarable (decided in date order, after the
+  rules above).
 - R-20 time outside every assignment's validity is not declarable.
 
 Result-financed products (SDD): time is recorded but not declared (R-26); the amount due is
-the period price (R-02, R-03, surcharge R-01): 4-week periods from the start of care under
-the 2016 rules, billed in the month a period starts; from 2021 a weekly tariff settled per
-calendar month, pro rata to the days in care. Months are billed through the end of care or,
-while care runs, through the month of the last recorded fact (later months are not settled).
+the period price (R-02, R-03, surcharge R-01). The settlement rule in force on each period's
+business date decides: under the 2016 rules 4-week periods anchored on the start of care in
+the assignment, billed whole in the month a period starts (also a partial last one); from
+2021-01-01 a weekly tariff settled per calendar month, pro rata to the days in care. A
+four-week period running across the switch is cut on 2020-12-31 and billed pro rata (days
+/ 28). A product with its own ``period`` (IB MO: ``month``, 002) is settled per calendar
+month, pro rata to the days in care in a partial month. Months are billed through the end
+of care or, while care runs, through the month of the last recorded fact (later months are
+not settled).
 """
 
 from __future__ import annotations
@@ -50,6 +61,11 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True):
     rule: str
     declarable_minutes: int
     explanation: str
+    #: The client minutes this decision splits into declarable and not (None: outside hour
+    #: accounting, e.g. result financing or a timely cancellation).
+    counted_minutes: int | None = None
+    #: R-17: minutes that would be declarable but lie beyond the total volume granted.
+    beyond_volume_minutes: int = 0
 
 
 class Minutes(msgspec.Struct, kw_only=True):
@@ -118,9 +134,63 @@ def granted_minutes(a: Assignment) -> Decimal:
     return weekly_minutes(a) * days / 7
 
 
-def _days_valid_in(a: Assignment, first: date, last: date) -> int:
-    lo, hi = max(a.starts_on, first), min(a.until, last)
-    return max(0, (hi - lo).days + 1)
+def _extended_ends(entries: Iterable[Entry]) -> dict[str, list[date]]:
+    """Per assignment number, the end dates that an extension moved (in the order granted):
+    each one closes an allocation period of a ``new_period`` product (R-13, C-05)."""
+    ends: dict[str, date] = {}
+    moved: dict[str, list[date]] = defaultdict(list)
+    for e in sorted((e for e in entries if not e.retracted), key=lambda e: e.version):
+        fact = e.fact
+        if isinstance(fact, f.Indication | f.AwbzConversion):
+            ends[fact.assignment_number] = fact.ends_on
+        elif isinstance(fact, f.Extension) and fact.assignment_number in ends:
+            moved[fact.assignment_number].append(ends[fact.assignment_number])
+            ends[fact.assignment_number] = fact.ends_on
+    return moved
+
+
+def _total_volume(ledger: _Ledger, state: CaseState, cat: Catalogue) -> None:
+    """R-17: what an hourly assignment declares stops at its total granted volume; the rest
+    is not declarable (decided in date order, after the other rules)."""
+    used: dict[tuple[str, int], int] = defaultdict(int)
+    totals: dict[int, int | None] = {}  # per assignment (source version): whole minutes
+    ordered = sorted(
+        (
+            (m, i, d)
+            for m in ledger.months.values()
+            for i, d in enumerate(m.decisions)
+            if d.declarable_minutes and d.counted_minutes is not None
+        ),
+        key=lambda t: (t[2].occurred_on, t[2].event_version),
+    )
+    for m, i, d in ordered:
+        a = state.assignment_on(d.occurred_on)
+        if a is None:
+            continue
+        if a.source_version not in totals:
+            product = cat.product_any(a.product)
+            hourly = product is not None and product.financing == "hourly"
+            # whole minutes, rounded down
+            totals[a.source_version] = int(granted_minutes(a)) if hourly else None
+        granted = totals[a.source_version]
+        if granted is None:
+            continue
+        key = (a.assignment_number, a.source_version)
+        allowed = max(0, min(d.declarable_minutes, granted - used[key]))
+        used[key] += allowed
+        if allowed == d.declarable_minutes:
+            continue
+        cut = d.declarable_minutes - allowed
+        m.decisions[i] = msgspec.structs.replace(
+            d,
+            rule="R-17",
+            declarable_minutes=allowed,
+            beyond_volume_minutes=cut,
+            explanation=f"{d.explanation}; beyond the total volume of {granted} min granted "
+            f"over the validity: {cut} min not declarable",
+        )
+        m.declarable_minutes -= cut
+        m.non_declarable_minutes += cut
 
 
 class _Ledger:
@@ -154,6 +224,7 @@ class _Ledger:
                 rule=rule,
                 declarable_minutes=declarable,
                 explanation=why,
+                counted_minutes=counted,
             )
         )
         if counted is not None:
@@ -172,8 +243,10 @@ def consumption(
     ledger = _Ledger()
     hourly_direct: list[tuple[Entry, Assignment, Product, int]] = []
     indirect: list[tuple[Entry, Assignment, Product, int]] = []
-    allocation_no_shows: dict[tuple[str, int], int] = defaultdict(int)
-    digital_used: dict[str, int] = defaultdict(int)
+    allocation_no_shows: dict[tuple[str, int, int], int] = defaultdict(int)
+    digital_used: dict[tuple[str, int], int] = defaultdict(int)
+    digital_caps: dict[tuple[tuple[str, int], object], int] = {}
+    extended = _extended_ends(entries)
 
     for e in effective:
         a = state.assignment_on(e.occurred_on)
@@ -181,7 +254,7 @@ def consumption(
         financing = product.financing if product else "unknown"
         m = ledger.month(e.occurred_on, financing)
         if isinstance(e.fact, f.NoShow):
-            _no_show(ledger, m, e, e.fact, a, product, cat, allocation_no_shows)
+            _no_show(ledger, m, e, e.fact, a, product, cat, allocation_no_shows, extended)
             continue
         c = e.fact
         client = (
@@ -211,17 +284,14 @@ def consumption(
         if c.kind == "direct" and c.channel == "digital":
             caps = cat.caps_on(e.occurred_on)
             if caps is not None:
-                first, last = month_bounds(m.month)
-                days = _days_valid_in(a, first, last)
-                cap = round_minutes(
-                    caps.digital_max_share
-                    * (1 - caps.indirect_max_share)
-                    * weekly_minutes(a)
-                    * days
-                    / 7
-                )
-                allowed = max(0, min(client, cap - digital_used[m.month]))
-                digital_used[m.month] += allowed
+                key = (a.assignment_number, a.source_version)
+                if (key, caps) not in digital_caps:
+                    digital_caps[key, caps] = round_minutes(
+                        caps.digital_max_share * (1 - caps.indirect_max_share) * granted_minutes(a)
+                    )
+                cap = digital_caps[key, caps]
+                allowed = max(0, min(client, cap - digital_used[key]))
+                digital_used[key] += allowed
                 if allowed < client:
                     ledger.decide(
                         m,
@@ -229,14 +299,20 @@ def consumption(
                         "R-16",
                         allowed,
                         client,
-                        f"digital direct time this month above {caps.digital_max_share:%} "
-                        f"of the indicated direct time ({cap} min): "
+                        f"digital direct time above {caps.digital_max_share:%} of the indicated "
+                        f"direct time over the indication ({cap} min, "
+                        f"{digital_used[key] - allowed} used before): "
                         f"{client - allowed} min not declarable",
                     )
                     hourly_direct.append((e, a, product, allowed))
                     continue
                 ledger.decide(
-                    m, e, "R-16", client, client, f"digital, within the month's cap of {cap} min"
+                    m,
+                    e,
+                    "R-16",
+                    client,
+                    client,
+                    f"digital, within the indication's cap of {cap} min ({digital_used[key]} used)",
                 )
                 hourly_direct.append((e, a, product, client))
                 continue
@@ -251,6 +327,7 @@ def consumption(
         hourly_direct.append((e, a, product, client))
 
     _indirect(ledger, hourly_direct, indirect, cat)
+    _total_volume(ledger, state, cat)
     _amounts(ledger, state, effective, cat)
     for m in ledger.months.values():
         m.decisions.sort(key=lambda d: (d.occurred_on, d.event_version))
@@ -265,7 +342,8 @@ def _no_show(
     a: Assignment | None,
     product: Product | None,
     cat: Catalogue,
-    per_allocation: dict[tuple[str, int], int],
+    per_allocation: dict[tuple[str, int, int], int],
+    extended: dict[str, list[date]],
 ) -> None:
     planned = ns.planned_minutes or 0
     if is_timely_cancellation(ns, cat.no_show_notice_hours):
@@ -299,11 +377,11 @@ def _no_show(
         )
         return
     if product.no_show == "capped":
-        months = (
-            (e.occurred_on.year - a.starts_on.year) * 12 + e.occurred_on.month - a.starts_on.month
-        )
-        period = months // (product.max_months or 12)
-        key = (a.assignment_number, period)
+        # the allocation period is the assignment's own validity; an extension of a
+        # new_period product opens the next one the day after the end it extended
+        ends = extended.get(a.assignment_number, []) if product.extension == "new_period" else []
+        period = sum(1 for end in ends if end < e.occurred_on)
+        key = (a.assignment_number, a.source_version, period)
         per_allocation[key] += 1
         if per_allocation[key] > (product.no_show_cap or 0):
             ledger.decide(
@@ -415,37 +493,114 @@ def _bill_result(
     sources: dict[str, set[str]],
     unknown: set[str],
 ) -> None:
-    settlement = cat.settlement_on(start)
-    if settlement is not None and settlement.period == "four_weeks":
-        period_start = start
-        while period_start <= end:
-            m = ledger.month(period_start, "result")
-            key = m.month
-            price, source = price_on(cat, a.product, period_start)
-            sources[key].add(source)
-            m.periods_billed = str(Decimal(m.periods_billed or 0) + 1)
-            if price is None:
-                unknown.add(key)
-            else:
-                totals[key] += price.amount + ((price.surcharge_amount or 0) if a.surcharge else 0)
-            period_start += timedelta(days=28)
-        return
+    """R-02: bill ``start..end`` period by period under the settlement rule in force on each
+    period's business date (a product's own ``settlement_period`` wins, IB MO)."""
+    product = cat.product_any(a.product)
     day = start
     while day <= end:
-        m = ledger.month(day, "result")
-        key = m.month
-        _, last = month_bounds(key)
-        stop = min(last, end)
-        days = (stop - day).days + 1
-        price, source = price_on(cat, a.product, day)
-        sources[key].add(source)
-        weeks = Decimal(days) / 7
-        m.periods_billed = str((Decimal(m.periods_billed or 0) + weeks).quantize(CENT))
-        if price is None:
-            unknown.add(key)
+        settlement = cat.settlement_on(day)
+        if product is not None and product.settlement_period == "month":
+            day = _bill_month(ledger, a, day, end, cat, totals, sources, unknown)
+        elif settlement is not None and settlement.period == "four_weeks":
+            day = _bill_four_weeks(ledger, a, day, end, cat, totals, sources, unknown)
         else:
-            per_week = price.amount + ((price.surcharge_amount or 0) if a.surcharge else 0)
-            if price.per == "four_weeks":
-                per_week = per_week / 4
-            totals[key] += per_week * weeks
-        day = stop + timedelta(days=1)
+            day = _bill_weeks(ledger, a, day, end, cat, totals, sources, unknown)
+
+
+def _charge(
+    ledger: _Ledger,
+    a: Assignment,
+    day: date,
+    cat: Catalogue,
+    periods: Decimal,
+    per: str,
+    totals: dict[str, Decimal],
+    sources: dict[str, set[str]],
+    unknown: set[str],
+) -> None:
+    """Bill ``periods`` periods of length ``per`` in the month of ``day`` at the price in
+    force on ``day``; a price counted per another period is converted by length in days."""
+    m = ledger.month(day, "result")
+    key = m.month
+    price, source = price_on(cat, a.product, day)
+    sources[key].add(source)
+    billed = Decimal(m.periods_billed or 0) + periods
+    m.periods_billed = str(billed if billed == billed.to_integral() else billed.quantize(CENT))
+    if m.periods_billed.endswith(".00"):
+        m.periods_billed = m.periods_billed[:-3]
+    if price is None:
+        unknown.add(key)
+        return
+    amount = price.amount + ((price.surcharge_amount or 0) if a.surcharge else 0)
+    if price.per != per:
+        if "month" in (price.per, per):
+            unknown.add(key)  # a monthly price has no fixed length in days
+            return
+        amount = amount * _DAYS[per] / _DAYS[price.per]
+    totals[key] += amount * periods
+
+
+_DAYS = {"week": Decimal(7), "four_weeks": Decimal(28)}
+
+
+def _switch_after(cat: Catalogue, day: date, until: date) -> date:
+    """The last day on or after ``day`` (at most ``until``) under the same settlement rule."""
+    rule = cat.settlement_on(day)
+    for s in cat.settlements:
+        if s is not rule and day < s.valid_from <= until:
+            until = s.valid_from - timedelta(days=1)
+    return until
+
+
+def _bill_four_weeks(
+    ledger: _Ledger,
+    a: Assignment,
+    day: date,
+    end: date,
+    cat: Catalogue,
+    totals: dict[str, Decimal],
+    sources: dict[str, set[str]],
+    unknown: set[str],
+) -> date:
+    """2016 rules: a whole 4-week period billed in the month it starts, also a partial last
+    one; a period running across a change of rule is cut there and billed pro rata."""
+    period_end = day + timedelta(days=27)
+    cut = _switch_after(cat, day, period_end)
+    share = Decimal(1) if cut == period_end else Decimal((cut - day).days + 1) / 28
+    _charge(ledger, a, day, cat, share, "four_weeks", totals, sources, unknown)
+    return min(period_end, cut) + timedelta(days=1)
+
+
+def _bill_weeks(
+    ledger: _Ledger,
+    a: Assignment,
+    day: date,
+    end: date,
+    cat: Catalogue,
+    totals: dict[str, Decimal],
+    sources: dict[str, set[str]],
+    unknown: set[str],
+) -> date:
+    """2021 rules: a weekly tariff settled per calendar month, pro rata to the days."""
+    stop = _switch_after(cat, day, min(month_bounds(month_key(day))[1], end))
+    weeks = Decimal((stop - day).days + 1) / 7
+    _charge(ledger, a, day, cat, weeks, "week", totals, sources, unknown)
+    return stop + timedelta(days=1)
+
+
+def _bill_month(
+    ledger: _Ledger,
+    a: Assignment,
+    day: date,
+    end: date,
+    cat: Catalogue,
+    totals: dict[str, Decimal],
+    sources: dict[str, set[str]],
+    unknown: set[str],
+) -> date:
+    """IB MO (002): a tariff per calendar month; a partial month pro rata to its days."""
+    first, last = month_bounds(month_key(day))
+    stop = min(last, end)
+    share = Decimal((stop - day).days + 1) / ((last - first).days + 1)
+    _charge(ledger, a, day, cat, share, "month", totals, sources, unknown)
+    return stop + timedelta(days=1)

@@ -2,7 +2,9 @@
 
 Hourly products: hours granted over the validity (volume x the weeks it runs, or the total),
 hours used (declarable minutes of contacts and no-shows on days the assignment was valid,
-as decided by ``projections.consumption``) and hours remaining. Result-financed products:
+as decided by ``projections.consumption``), hours remaining (never below zero, R-17) and
+the hours recorded beyond the total volume (``hours_beyond_volume``: the overrun, not
+declarable). Result-financed products:
 the periods billed (R-02). ``on`` limits what is counted to facts dated up to that day.
 """
 
@@ -34,6 +36,7 @@ class AssignmentView(msgspec.Struct, kw_only=True):
     hours_used: str | None = None
     hours_remaining: str | None = None
     used_share: str | None = None
+    hours_beyond_volume: str | None = None
     periods_billed: str | None = None
 
 
@@ -53,16 +56,16 @@ def entitlements(
         months = consumption(state, entries, cat)
     by_version = {e.version: e for e in entries}
     used: dict[str, Decimal] = {}
+    beyond: dict[str, Decimal] = {}
     for m in months.values():
         for d in m.decisions:
             if on is not None and d.occurred_on > on:
                 continue
             a = state.assignment_on(by_version[d.event_version].occurred_on)
             if a is not None:
-                used[a.assignment_number + str(a.source_version)] = (
-                    used.get(a.assignment_number + str(a.source_version), Decimal(0))
-                    + d.declarable_minutes
-                )
+                key = a.assignment_number + str(a.source_version)
+                used[key] = used.get(key, Decimal(0)) + d.declarable_minutes
+                beyond[key] = beyond.get(key, Decimal(0)) + d.beyond_volume_minutes
     views = []
     for a in state.assignments:
         product = cat.product_any(a.product)
@@ -83,7 +86,10 @@ def entitlements(
             spent = used.get(a.assignment_number + str(a.source_version), Decimal(0))
             view.hours_granted = _hours(granted)
             view.hours_used = _hours(spent)
-            view.hours_remaining = _hours(granted - spent)
+            view.hours_remaining = _hours(max(Decimal(0), granted - spent))
+            view.hours_beyond_volume = _hours(
+                beyond.get(a.assignment_number + str(a.source_version), Decimal(0))
+            )
             view.used_share = str((spent / granted).quantize(CENT)) if granted else None
         elif financing == "result":
             view.periods_billed = _periods(a, months, on)

@@ -9,14 +9,23 @@ questions: summaries of the cases as they were recorded at that instant.
 Definitions (per period ``[period_start, period_end]``, business dates):
 - ``cases``: cases referred by the period's end and not ended before its start.
 - ``uitstroom``: cases ended in the period; successful = reason 19 (ended according to
-  plan); ``lasting`` = ended cases without a new case for the same client in the same region
-  within ``lasting_outflow_months`` (12, catalogue) after the end (R-31).
+  plan). R-31, judged on the reference date (the ``as_of`` instant, else today): a
+  ``transfer`` (reason 38, or a new case for the same client referred while this one ran)
+  is not outflow that lasts; an end followed by a new case for the client in the region
+  within ``lasting_outflow_months`` (12, catalogue) is not lasting; otherwise an end whose
+  window has passed is ``lasting`` and one whose window is still open ``lasting_pending``.
+  ``rate_lasting`` = lasting / the ends whose window has passed (transfers and returns
+  among them count as not lasting).
 - ``doorlooptijd``: referral to intake (intakes in the period), referral to indication (first
-  decisions in the period, with the share within 56 days, R-29), indication to start (starts
-  in the period), trajectory (start to end, ends in the period): median, p90, n in days.
-- ``afschaling`` / ``opschaling``: scale changes effective in the period to a lower / higher
-  volume or product level, plus ends to a lighter product or general provision (afschaling)
-  or heavier care (opschaling); rate = count / cases.
+  decision dates in the period, with the share within the catalogue's norm of
+  ``decision_within_days``, R-29), indication to start (decision date to start of care,
+  starts in the period), trajectory (start to end, ends in the period): median, p90, n in
+  days.
+- ``afschaling`` / ``opschaling``: a new assignment that withdraws the running one (scale
+  change) or follows it without a gap (re-indication at its end, R-26: IB1 then IB0) with a
+  lower / higher product level (SDD category, ZOU function level, catalogue ``level``,
+  R-25) or, at the same product, a lower / higher volume; plus ends to a lighter product or
+  general provision (afschaling) or heavier care (opschaling); rate = count / cases.
 - ``no_show_rate``: no-shows / (no-shows + direct and group contacts) in the period; timely
   cancellations (R-13) count as neither.
 - ``zrm_progress``: per domain, the mean change from the first to the last evaluation of the
@@ -31,11 +40,12 @@ import math
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import msgspec
 
+from domain import clock
 from domain import facts as f
 from domain.catalogue import Catalogue
 from domain.rules import add_months
@@ -91,8 +101,11 @@ def summarise(
     effective = [e for e in entries if not e.retracted]
     moves: list[ScaleMove] = []
     previous = None
-    for a in state.assignments:
-        if previous is not None and previous.withdrawn_on is not None:
+    for a in sorted(state.assignments, key=lambda a: (a.starts_on, a.source_version)):
+        if previous is not None and (
+            previous.withdrawn_on is not None
+            or a.starts_on <= previous.until + timedelta(days=1)  # R-26 re-indication
+        ):
             direction = _direction(cat, previous, a)
             if direction:
                 moves.append(ScaleMove(a.starts_on, direction))
@@ -176,12 +189,16 @@ class Uitstroom(msgspec.Struct, kw_only=True):
     by_reason: dict[str, int]
     lasting: int
     rate_lasting: float | None
+    lasting_pending: int = 0
+    transfers: int = 0
 
 
 class Doorlooptijd(msgspec.Struct, kw_only=True):
     referral_to_intake_days: Spread
     referral_to_indication_days: Spread
     indication_within_56_days_share: float | None
+    indication_within_norm_share: float | None = None
+    decision_norm_days: int = 56
     indication_to_start_days: Spread
     trajectory_days: Spread
 
@@ -229,6 +246,7 @@ def aggregate(
     end: date,
     *,
     lasting_months: int = 12,
+    decision_within_days: int = 56,
     every_case_of_tenant: Iterable[CaseSummary] | None = None,
     as_of: datetime | None = None,
     filters: dict[str, str] | None = None,
@@ -239,21 +257,31 @@ def aggregate(
     (a client may return with another provider); defaults to ``summaries``."""
     summaries = list(summaries)
     scope = [s for s in summaries if in_scope(s, start, end)]
-    referrals: dict[str, list[date]] = defaultdict(list)
+    referrals: dict[str, list[tuple[str, date]]] = defaultdict(list)
     for s in every_case_of_tenant if every_case_of_tenant is not None else summaries:
-        referrals[s.client_ref].append(s.referred_on)
+        referrals[s.client_ref].append((s.case_id, s.referred_on))
+    reference = (as_of or clock.now()).date()
 
     def within(d: date | None) -> bool:
         return d is not None and start <= d <= end
 
     ended = [s for s in scope if within(s.ended_on)]
     reasons = Counter(s.end_reason or "?" for s in ended)
-    lasting = 0
+    lasting = pending = transfers = window_passed = 0
     for s in ended:
         assert s.ended_on is not None
         horizon = add_months(s.ended_on, lasting_months)
-        if not any(s.ended_on < r <= horizon for r in referrals[s.client_ref]):
+        others = [r for cid, r in referrals[s.client_ref] if cid != s.case_id]
+        passed = horizon <= reference
+        window_passed += passed
+        if s.end_reason == "38" or any(s.referred_on <= r <= s.ended_on for r in others):
+            transfers += 1
+        elif any(s.ended_on < r <= horizon for r in others):
+            pass  # the client returned within the window
+        elif passed:
             lasting += 1
+        else:
+            pending += 1
     successful = reasons.get("19", 0)
 
     to_intake = [(s.intake_on - s.referred_on).days for s in scope if within(s.intake_on)]  # type: ignore[operator]
@@ -272,6 +300,7 @@ def aggregate(
         for s in ended
         if s.started_on is not None
     ]
+    within_norm = _ratio(sum(1 for d in to_decision if d <= decision_within_days), len(to_decision))
     downs = sum(1 for s in scope for m in s.moves if m.direction == "down" and within(m.day))
     ups = sum(1 for s in scope for m in s.moves if m.direction == "up" and within(m.day))
 
@@ -309,14 +338,17 @@ def aggregate(
             rate_successful=_ratio(successful, len(ended)),
             by_reason=dict(sorted(reasons.items())),
             lasting=lasting,
-            rate_lasting=_ratio(lasting, len(ended)),
+            rate_lasting=_ratio(lasting, window_passed),
+            lasting_pending=pending,
+            transfers=transfers,
         ),
         doorlooptijd=Doorlooptijd(
             referral_to_intake_days=_spread(to_intake),
             referral_to_indication_days=_spread(to_decision),
-            indication_within_56_days_share=_ratio(
-                sum(1 for d in to_decision if d <= 56), len(to_decision)
-            ),
+            # the older name, kept for readers: it follows the catalogue's norm as well
+            indication_within_56_days_share=within_norm,
+            indication_within_norm_share=within_norm,
+            decision_norm_days=decision_within_days,
             indication_to_start_days=_spread(to_start),
             trajectory_days=_spread(trajectory),
         ),

@@ -88,6 +88,7 @@ def kpis(
         start,
         end,
         lasting_months=cat.lasting_outflow_months,
+        decision_within_days=cat.decision_within_days,
         every_case_of_tenant=everyone,
         as_of=as_of,
         filters=filters,

@@ -7,16 +7,24 @@ its ``raised_on`` on (``visible_on``), so the answer for any business date is ex
 without a clock inside the projection.
 
 - R-14 two consecutive no-shows: report back to the local team; the third: re-establish
-  contact. A contact (direct or group) closes the streak.
-- R-15 no intake 14 days after the referral; closed by the intake.
-- R-29 no decision 56 days after the referral; closed by the decision.
+  contact. A contact (direct or group) closes the streak. Only where the tenant's
+  catalogue lists R-14 in ``contract_signals`` (a ZOU contract rule, 004).
+- R-15 no intake ``intake_within_days`` (14) after the referral; closed by the intake. Only
+  where the catalogue lists R-15 in ``contract_signals``.
+- R-29 no decision ``decision_within_days`` (56, catalogue) after the referral; closed by
+  the decision date (``decided_on``, a business date, never the recording date).
 - R-18 (hourly products) a month's use at least double the weekly volume's share of that
   month; 80% of the hours used while the remaining hours will not last until the end date;
   an extension request due 8 weeks before the hours run out at the recent pace. Closed by
   a change request or the end of the assignment.
-- C-05 duration limits: 02A03 reaches its 12-month maximum within a month; 02A04 needs its
-  interim evaluation at 6 months (closed by an interim evaluation) and a risk analysis at
-  12 months.
+- R-23 (where the catalogue defines ``targeting``) an evaluation scores a domain that the
+  running indication's goals work on outside IB's targets: 4-5 (self-reliant), 1 outside
+  the named acute domains, or a linked-only domain (Justitie) without its link scored.
+  Closed by a later evaluation within the targets, a new assignment or the end.
+- C-05 duration behaviour, from the product's catalogue entry: ``max_warning_months``
+  before ``max_months`` is reached (02A03: a month ahead); an interim evaluation due after
+  ``interim_evaluation_months`` (02A04: 6, closed by an interim evaluation); a risk analysis
+  and follow-up plan after ``review_after_months`` (02A04: 12, "in principle" a year).
 """
 
 from __future__ import annotations
@@ -60,7 +68,8 @@ def signals(
     if months is None:
         months = consumption(state, entries, cat)
     out: list[Signal] = []
-    out += _no_show_streaks(entries, cat)
+    if "R-14" in cat.contract_signals:
+        out += _no_show_streaks(entries, cat)
     change_requests = sorted(e.occurred_on for e in entries if isinstance(e.fact, f.ChangeRequest))
     end = state.ended_on
 
@@ -69,7 +78,11 @@ def signals(
         return min(found) if found else None
 
     due = state.referred_on + timedelta(days=cat.intake_within_days)
-    if (state.intake_on is None or state.intake_on > due) and (end is None or end > due):
+    if (
+        "R-15" in cat.contract_signals
+        and (state.intake_on is None or state.intake_on > due)
+        and (end is None or end > due)
+    ):
         out.append(
             Signal(
                 rule="R-15",
@@ -92,6 +105,7 @@ def signals(
         )
     out += _hours(state, entries, cat, change_requests, months)
     out += _durations(state, entries, cat)
+    out += _targeting(state, entries, cat)
     out.sort(key=lambda s: (s.raised_on, s.rule))
     return out
 
@@ -230,6 +244,7 @@ def _hours(
 
 
 def _durations(state: CaseState, entries: list[Entry], cat: Catalogue) -> list[Signal]:
+    """C-05 duration behaviour as the product's catalogue entry describes it."""
     out: list[Signal] = []
     if not state.assignments:
         return out
@@ -238,20 +253,21 @@ def _durations(state: CaseState, entries: list[Entry], cat: Catalogue) -> list[S
     if product is None:
         return out
     end = state.ended_on
-    if product.code == "02A03" and product.max_months:
+    if product.max_months and product.max_warning_months:
         limit = add_months(first.starts_on, product.max_months)
-        raised = add_months(first.starts_on, product.max_months - 1)
+        raised = add_months(first.starts_on, product.max_months - product.max_warning_months)
         if end is None or end > raised:
             out.append(
                 Signal(
                     rule="C-05",
                     raised_on=raised,
-                    detail=f"02A03 reaches its maximum of {product.max_months} months on {limit}",
+                    detail=f"{product.code} reaches its maximum of {product.max_months} months "
+                    f"on {limit}",
                     closed_on=end,
                 )
             )
-    if product.code == "02A04":
-        six = add_months(first.starts_on, 6)
+    if product.interim_evaluation_months:
+        due = add_months(first.starts_on, product.interim_evaluation_months)
         interim = min(
             (
                 e.occurred_on
@@ -260,23 +276,74 @@ def _durations(state: CaseState, entries: list[Entry], cat: Catalogue) -> list[S
             ),
             default=None,
         )
-        if (interim is None or interim > six) and (end is None or end > six):
+        if (interim is None or interim > due) and (end is None or end > due):
             out.append(
                 Signal(
                     rule="C-05",
-                    raised_on=six,
-                    detail="02A04: interim evaluation with the consultant due at 6 months",
+                    raised_on=due,
+                    detail=f"{product.code}: interim evaluation with the consultant due at "
+                    f"{product.interim_evaluation_months} months",
                     closed_on=min((d for d in (interim, end) if d), default=None),
                 )
             )
-        year = add_months(first.starts_on, 12)
-        if end is None or end > year:
+    if product.review_after_months:
+        review = add_months(first.starts_on, product.review_after_months)
+        if end is None or end > review:
             out.append(
                 Signal(
                     rule="C-05",
-                    raised_on=year,
-                    detail="02A04 after a year: risk analysis and follow-up plan",
+                    raised_on=review,
+                    detail=f"{product.code} after {product.review_after_months} months: "
+                    "risk analysis and follow-up plan",
                     closed_on=end,
                 )
             )
+    return out
+
+
+def _off_target(cat: Catalogue, goals: set[str], zrm: dict[str, int]) -> list[str]:
+    """R-23: the goal domains this evaluation scores outside IB's targets."""
+    t = cat.targeting
+    assert t is not None
+    out = []
+    for domain in sorted(goals & set(zrm)):
+        score = zrm[domain]
+        if score == 1 and domain in t.acute_domains:
+            continue
+        if score not in t.target_scores:
+            out.append(f"{domain} scored {score}")
+        elif domain in t.linked_only and not set(t.linked_only[domain]) & set(zrm):
+            out.append(f"{domain} without {' or '.join(t.linked_only[domain])}")
+    return out
+
+
+def _targeting(state: CaseState, entries: list[Entry], cat: Catalogue) -> list[Signal]:
+    if cat.targeting is None:
+        return []
+    out: list[Signal] = []
+    current: Signal | None = None
+    evaluations = sorted(
+        (e for e in entries if isinstance(e.fact, f.Evaluation)),
+        key=lambda e: (e.occurred_on, e.version),
+    )
+    for e in evaluations:
+        day = e.occurred_on
+        a = state.assignment_on(day)
+        goals = {g.domain for g in a.goals} if a else set()
+        off = _off_target(cat, goals, e.fact.zrm)  # type: ignore[union-attr]
+        if current is not None and (not off or (a and a.starts_on > current.raised_on)):
+            current.closed_on = day
+            current = None
+        if off and current is None:
+            current = Signal(
+                rule="R-23",
+                raised_on=day,
+                detail="IB works on ZRM domains scored 2-3 (1 only in the named domains): "
+                + ", ".join(off),
+            )
+            out.append(current)
+    if current is not None:
+        later = [a.starts_on for a in state.assignments if a.starts_on > current.raised_on]
+        candidates = [*later[:1], *([state.ended_on] if state.ended_on else [])]
+        current.closed_on = min(candidates) if candidates else None
     return out

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from domain import facts as f
@@ -86,4 +86,29 @@ def active_case(tenant: str = "zou", product: str | None = None) -> Case:
     case = Case.open(municipality(tenant), referral(tenant), cat)
     case.record(municipality(tenant), indication(product), cat)
     case.record(provider(tenant), f.CareStart(started_on=date(2024, 1, 20)), cat)
+    return case
+
+
+def no_show(day: date, planned_minutes: int | None = 60, **kw: object) -> f.NoShow:
+    """A missed appointment at 10:00 UTC on ``day`` (R-13), 60 planned minutes."""
+    values: dict[str, object] = {"scheduled_at": at(day), "planned_minutes": planned_minutes}
+    values.update(kw)
+    return f.NoShow(**values)  # type: ignore[arg-type]
+
+
+def zou_case(
+    product: str = "02A05",
+    starts_on: date = date(2024, 1, 15),
+    ends_on: date = date(2024, 12, 31),
+    volume: Volume | None = None,
+) -> Case:
+    """Given a ZOU case indicated for ``product`` over the span and started on its start."""
+    cat = catalogue("zou")
+    case = Case.open(municipality(), referral(on=starts_on - timedelta(days=7)), cat)
+    case.record(
+        municipality(),
+        indication(product, starts_on=starts_on, ends_on=ends_on, volume=volume),
+        cat,
+    )
+    case.record(provider(), f.CareStart(started_on=starts_on), cat)
     return case

@@ -26,7 +26,7 @@ CATALOGUE_DIR = Path(__file__).parent
 Financing = Literal["result", "hourly"]
 Segment = Literal["ambulant", "mo"]
 NoShowRule = Literal["never", "always", "capped"]
-PricePer = Literal["four_weeks", "week", "hour"]
+PricePer = Literal["four_weeks", "week", "month", "hour"]
 Settlement = Literal["four_weeks", "month"]
 
 
@@ -71,6 +71,18 @@ class Product(Entry, frozen=True, kw_only=True, forbid_unknown_fields=True):
     surcharge_allowed: bool = False
     prices: list[Price] = []
     source: str
+    # --- issue 13: settlement and duration behaviour as data --------------------------
+    #: R-02: a product settled by its own period instead of the tenant's settlement rule
+    #: (IB MO: a fixed tariff per person per calendar month, 002).
+    settlement_period: Literal["month"] | None = None
+    #: C-05 signal: warn this many months before ``max_months`` is reached (02A03).
+    max_warning_months: int | None = None
+    #: C-05 signal: an interim evaluation with the consultant is due after this many months,
+    #: closed by an interim evaluation (02A04: 6 months).
+    interim_evaluation_months: int | None = None
+    #: C-05 signal: "in principle" at most this long; after it a risk analysis and follow-up
+    #: plan are due (02A04: 12 months; a signal, not a refusal).
+    review_after_months: int | None = None
 
     def price_on(self, day: date) -> Price | None:
         return next((p for p in self.prices if p.valid_on(day)), None)
@@ -103,6 +115,18 @@ class Conversion(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     source: str
 
 
+class Targeting(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """R-23: the ZRM scores individual guidance works on. ``target_scores`` (2 and 3) in
+    general; score 1 (acute) only in ``acute_domains``; a domain in ``linked_only`` only
+    when one of the listed domains is scored as well (Justitie: linked to mental health or
+    addiction)."""
+
+    target_scores: list[int]
+    acute_domains: list[str] = []
+    linked_only: dict[str, list[str]] = {}
+    source: str
+
+
 class Catalogue(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     tenant: str
     version: str
@@ -115,6 +139,11 @@ class Catalogue(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     decision_within_days: int = 56
     lasting_outflow_months: int = 12
     no_show_notice_hours: int = 24
+    #: Signals that come from the tenant's contract rather than the law: R-14 (no-show
+    #: streak) and R-15 (intake within ``intake_within_days``) are ZOU rules (004).
+    contract_signals: list[Literal["R-14", "R-15"]] = []
+    #: R-23 targeting of the ZRM domains, a signal on evaluations where defined (SDD).
+    targeting: Targeting | None = None
 
     def product(self, code: str, on: date) -> Product:
         """The product ``code`` in force on ``on``; refused when unknown or not valid then."""

@@ -19,11 +19,11 @@ CASE_ENDPOINTS = [
     ("POST", "/intake", ("provider",), {"held_on": "2024-01-12"}),
     ("POST", "/indications", ("municipality",), {
         "assignment_number": "TW-2", "product": "02A05", "volume": HOURS,
-        "starts_on": "2024-02-01", "ends_on": "2024-12-31", "decision_ref": "B-2"}),
+        "starts_on": "2024-02-01", "ends_on": "2024-12-31", "decision_ref": "B-2", "decided_on": "2024-01-12"}),
     ("POST", "/support-plan", ("provider",), {"agreed_on": "2024-01-21"}),
     ("POST", "/start", ("provider",), {"started_on": "2024-01-21"}),
     ("POST", "/contacts", ("provider",), {"occurred_on": "2024-02-01", "minutes": 30, "kind": "direct"}),
-    ("POST", "/no-shows", ("provider",), {"scheduled_at": "2024-02-02T10:00:00+01:00"}),
+    ("POST", "/no-shows", ("provider",), {"scheduled_at": "2024-02-02T10:00:00+01:00", "planned_minutes": 60}),
     ("POST", "/evaluations", ("provider",), {"evaluated_on": "2024-03-01", "kind": "periodic", "zrm": {"financien": 3}}),
     ("POST", "/change-requests", ("provider",), {"kind": "extension", "ends_on": "2025-01-14", "effective_on": "2024-12-31", "report": "nog nodig"}),
     ("POST", "/change-requests/WV-x/decision", ("municipality",), {"granted": False, "decided_on": "2024-03-01"}),

@@ -23,7 +23,7 @@ def active_case(live: Live, client: httpx.Client) -> str:
     cid = client.post("/v1/cases", headers=gemeente, json=REFERRAL).json()["case_id"]
     client.post(f"/v1/cases/{cid}/indications", headers=gemeente, json={
         "assignment_number": "TW-1", "product": "02A05", "volume": HOURS,
-        "starts_on": "2024-01-15", "ends_on": "2024-12-31", "decision_ref": "B-1"})  # fmt: skip
+        "starts_on": "2024-01-15", "ends_on": "2024-12-31", "decision_ref": "B-1", "decided_on": "2024-01-12"})  # fmt: skip
     r = client.post(
         f"/v1/cases/{cid}/start", headers=live.token("provider"), json={"started_on": "2024-01-20"}
     )

@@ -47,6 +47,7 @@ def test_zou_case_from_referral_to_end(live: Live, client: httpx.Client) -> None
                 "starts_on": "2024-01-15",
                 "ends_on": "2024-12-31",
                 "decision_ref": "B-1",
+                "decided_on": "2024-01-12",
                 "goals": [{"domain": "financien", "result": "schulden stabiel"}],
             },
         )
@@ -55,7 +56,8 @@ def test_zou_case_from_referral_to_end(live: Live, client: httpx.Client) -> None
     r = client.post(f"{path}/start", headers=aanbieder, json={"started_on": "2024-01-20"})
     assert r.headers["etag"] == '"5"'
     before_contacts = datetime.now(UTC).isoformat()
-    # four digital hours in February: above the R-16 cap of 159 minutes
+    # four digital hours in February: within the R-16 cap over the indication (20% of the
+    # direct time of the assignment until its withdrawal on 2024-03-31: 422 minutes)
     for day in ("01", "08", "15", "22"):
         ok(
             client.post(
@@ -138,11 +140,11 @@ def test_zou_case_from_referral_to_end(live: Live, client: httpx.Client) -> None
     feb = ok(client.get(f"{path}/consumption", headers=aanbieder, params={"month": "2024-02"}))
     assert feb["minutes"] == {"direct": 240, "indirect": 0, "group": 12, "digital": 240}
     assert feb["no_shows"]["count"] == 1
-    assert feb["declarable_minutes"] == 159 + 12 + 60
+    assert feb["declarable_minutes"] == 240 + 12 + 60
     assert {d["rule"] for d in feb["decisions"]} == {"R-16", "R-12", "R-13"}
     ent = ok(client.get(f"{path}/entitlement", headers=aanbieder, params={"on": "2024-03-01"}))
     assert ent["product"] == "02A05"
-    assert ent["hours_used"] == "3.85"  # (159 + 12 + 60) minutes
+    assert ent["hours_used"] == "5.20"  # (240 + 12 + 60) minutes
     history = ok(client.get(f"{path}/history", headers=gemeente))["events"]
     assert [e["version"] for e in history] == list(range(1, end["version"] + 1))
     assert history[0]["type"] == "CaseOpened"
@@ -192,6 +194,7 @@ def test_drechtsteden_2016_case_bills_four_week_periods(live: Live, client: http
                 "starts_on": "2016-02-01",
                 "ends_on": "2016-12-31",
                 "decision_ref": "B-2016",
+                "decided_on": "2016-01-28",
             },
         )
     )

@@ -30,7 +30,8 @@ def active_case(url: str, n: int) -> str:
         c.post(f"/v1/cases/{cid}/indications", headers=MUNICIPALITY, json={
             "assignment_number": f"F-{n}", "product": "02A05",
             "volume": {"amount": "40", "unit": "hour", "frequency": "week"},
-            "starts_on": "2024-01-15", "ends_on": "2024-12-31", "decision_ref": "F"})  # fmt: skip
+            "starts_on": "2024-01-15", "ends_on": "2024-12-31", "decision_ref": "F",
+            "decided_on": "2024-01-12"})  # fmt: skip
         r = c.post(f"/v1/cases/{cid}/start", headers=PROVIDER, json={"started_on": "2024-01-20"})
         assert r.status_code == 200, r.text
         return str(cid)

@@ -252,21 +252,23 @@ def test_02A03_longer_than_twelve_months_is_refused_C05() -> None:
     )
 
 
-def test_02A04_extension_past_a_year_is_refused_C05() -> None:
+def test_02A04_extension_past_a_year_is_allowed_with_a_review_signal_C05() -> None:
+    # DOMAIN 02A04: "in principle" at most a year, a signal (projections.signals), not a
+    # refusal
     case = referred_case()
     case.record(
         municipality(),
         indication("02A04", starts_on=date(2024, 2, 1), ends_on=date(2024, 7, 31)),
         ZOU,
     )
-    with refused("C-05"):
-        case.record(
-            municipality(),
-            f.Extension(
-                assignment_number="TW-0001", ends_on=date(2025, 3, 1), decided_on=date(2024, 7, 1)
-            ),
-            ZOU,
-        )
+    case.record(
+        municipality(),
+        f.Extension(
+            assignment_number="TW-0001", ends_on=date(2025, 3, 1), decided_on=date(2024, 7, 1)
+        ),
+        ZOU,
+    )
+    assert case.state.current.ends_on == date(2025, 3, 1)
 
 
 def test_02A05_extension_opens_a_new_allocation_period_C05() -> None:
@@ -340,14 +342,6 @@ def test_end_before_the_start_of_care_is_refused_C04() -> None:
     case = active_case()
     with refused("C-04"):
         case.record(provider(), f.End(ended_on=date(2024, 1, 19), reason="19"), ZOU)
-
-
-def test_indication_ending_before_it_starts_is_refused_C04() -> None:
-    case = referred_case()
-    with refused("C-04"):
-        case.record(
-            municipality(), indication(starts_on=date(2024, 3, 1), ends_on=date(2024, 2, 1)), ZOU
-        )
 
 
 # --- C-06: impossible values ----------------------------------------------------------
@@ -452,7 +446,23 @@ def test_cancellation_a_day_ahead_is_recorded_as_a_cancellation_not_a_no_show_R1
 def test_no_show_without_utc_offset_is_refused_C06() -> None:
     case = active_case()
     with pytest.raises(InvalidValue, match="^C-06:"):
-        case.record(provider(), f.NoShow(scheduled_at=datetime(2024, 3, 5, 10)), ZOU)
+        case.record(
+            provider(), f.NoShow(scheduled_at=datetime(2024, 3, 5, 10), planned_minutes=60), ZOU
+        )
+    case.record(
+        provider(),
+        f.NoShow(scheduled_at=datetime(2024, 3, 5, 10, tzinfo=UTC), planned_minutes=60),
+        ZOU,
+    )
+
+
+def test_a_declarable_no_show_without_planned_minutes_is_an_invalid_value_R13() -> None:
+    case = active_case(product="02A05")
+    with pytest.raises(InvalidValue, match="^R-13:") as invalid:
+        case.record(provider(), f.NoShow(scheduled_at=datetime(2024, 3, 5, 10, tzinfo=UTC)), ZOU)
+    assert invalid.value.field == "planned_minutes"
+    # 02A03 never declares no-shows: the planned length is not required there
+    case = active_case(product="02A03")
     case.record(provider(), f.NoShow(scheduled_at=datetime(2024, 3, 5, 10, tzinfo=UTC)), ZOU)
 
 

@@ -11,11 +11,11 @@ from projections.kpis import aggregate, summarise
 from projections.signals import signals
 from tests.builders import (
     active_case,
-    at,
     catalogue,
     contact,
     indication,
     municipality,
+    no_show,
     provider,
     referral,
 )
@@ -29,13 +29,13 @@ def sigs(case: Case, rule: str):
 
 def test_second_consecutive_no_show_raises_R14_signal_and_a_contact_closes_it() -> None:
     case = active_case()
-    case.record(provider(), f.NoShow(scheduled_at=at(date(2024, 2, 1))), ZOU)
+    case.record(provider(), no_show(date(2024, 2, 1)), ZOU)
     assert sigs(case, "R-14") == []
-    case.record(provider(), f.NoShow(scheduled_at=at(date(2024, 2, 8))), ZOU)
+    case.record(provider(), no_show(date(2024, 2, 8)), ZOU)
     (second,) = sigs(case, "R-14")
     assert second.raised_on == date(2024, 2, 8)
     assert "report back to the local team" in second.detail
-    case.record(provider(), f.NoShow(scheduled_at=at(date(2024, 2, 15))), ZOU)
+    case.record(provider(), no_show(date(2024, 2, 15)), ZOU)
     assert len(sigs(case, "R-14")) == 2
     case.record(provider(), contact(on=date(2024, 2, 22)), ZOU)
     assert all(s.closed_on == date(2024, 2, 22) for s in sigs(case, "R-14"))

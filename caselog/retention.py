@@ -1,0 +1,155 @@
+"""Destruction of a case after its retention term (R-33): the case's own events go too.
+
+A Wmo support file is kept 15 years, 5 where no provision was granted (municipal selection
+list 2020, result 3.1.5); after that it must really be destroyed, event log included. The
+client's identity already sits apart and is crypto-shredded (``caselog.registry``); the
+case's own events hold health data too (ZRM scores, goals, free-text reports), so
+:func:`destroy_case` deletes the case's stored events and snapshots and every read-model
+row of the case, once, and only when :func:`caselog.registry.retention_report` lists the
+case as past its term on the day of destruction (never earlier: refused with R-33).
+
+This is the one place where rows leave the append-only log, by law; the log's other cases
+and notification order are untouched (readers skip the gap). A running service may still
+hold the case in its in-memory time-travel cache: restart it after a destruction run.
+Backups taken before a destruction still hold the events: their own retention must follow
+(docs/operations.md).
+
+Run it with ``python -m caselog.retention report|destroy`` (docs/operations.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+import msgspec
+import structlog
+
+from caselog.application import CaseLog
+from caselog.config import store_config
+from caselog.registry import RetentionRow, retention_report
+from domain.errors import RuleViolation
+from projections.store import ViewStore
+
+log = structlog.get_logger("caselog.retention")
+
+
+class Destroyed(msgspec.Struct, kw_only=True):
+    case_id: str
+    tenant: str
+    retain_until: date
+    events: int
+    snapshots: int
+    view_rows: int
+    by: str
+
+
+def _case_tables(views: ViewStore) -> list[str]:
+    """Every read-model table with a ``case_id`` column (the projections of other modules
+    included, so a new projection cannot keep a destroyed case's rows by accident)."""
+    if views.is_postgres:
+        rows = views.query(
+            "SELECT table_name FROM information_schema.columns "
+            "WHERE column_name = 'case_id' AND table_schema = current_schema()"
+        )
+        return sorted({r[0] for r in rows})
+    tables = [r[0] for r in views.query("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    return sorted(
+        t
+        for t in tables
+        if any(col[1] == "case_id" for col in views.query(f'PRAGMA table_info("{t}")'))
+    )
+
+
+def _delete_stored(recorder: Any, case_id: UUID, postgres: bool) -> int:
+    """Delete a case's rows from one eventsourcing recorder's table; the count deleted."""
+    if postgres:
+        table = f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
+        key: Any = case_id
+        mark = "%s"
+    else:
+        table = f'"{recorder.events_table_name}"'
+        key, mark = case_id.hex, "?"
+    where = f"WHERE originator_id = {mark}"
+    with recorder.datastore.transaction(commit=True) as cur:
+        if not postgres:
+            cur.execute("PRAGMA secure_delete = ON")
+        cur.execute(f"SELECT COUNT(*) FROM {table} {where}", (key,))  # noqa: S608
+        row = cur.fetchone()
+        count = int(row[0] if not isinstance(row, dict) else next(iter(row.values())))
+        cur.execute(f"DELETE FROM {table} {where}", (key,))  # noqa: S608
+    return count
+
+
+def destroy_case(
+    app: CaseLog, views: ViewStore, case_id: UUID, by: str, today: date | None = None
+) -> Destroyed:
+    """R-33: destroy a case past its retention term: its stored events, its snapshots and
+    its read-model rows. Refused (R-33) when the retention report does not list it."""
+    today = today or date.today()
+    due: RetentionRow | None = next(
+        (r for r in retention_report(views, today) if r.case_id == str(case_id)), None
+    )
+    if due is None:
+        raise RuleViolation("R-33", f"case {case_id} is not past its retention term on {today}")
+    postgres = app.store.kind == "postgres"
+    events = _delete_stored(app.recorder, case_id, postgres)
+    snapshots = _delete_stored(app.snapshots.recorder, case_id, postgres) if app.snapshots else 0
+    rows = 0
+    with views.transaction() as cur:
+        if not views.is_postgres:
+            cur.execute("PRAGMA secure_delete = ON")
+        for table in _case_tables(views):
+            cur.execute(views.sql(f'DELETE FROM "{table}" WHERE case_id = ?'), (str(case_id),))  # noqa: S608
+            rows += max(cur.rowcount, 0)
+    if not views.is_postgres:
+        views.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    done = Destroyed(
+        case_id=str(case_id),
+        tenant=due.tenant,
+        retain_until=due.retain_until,
+        events=events,
+        snapshots=snapshots,
+        view_rows=rows,
+        by=by,
+    )
+    log.info("case destroyed after its retention term", **msgspec.structs.asdict(done))
+    return done
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m caselog.retention", description=__doc__)
+    parser.add_argument("--database-url", default=None)
+    sub = parser.add_subparsers(dest="command", required=True)
+    report = sub.add_parser("report", help="cases past their retention term, as JSON lines")
+    report.add_argument("--on", type=date.fromisoformat, default=None)
+    destroy = sub.add_parser("destroy", help="destroy one case past its term (R-33)")
+    destroy.add_argument("case_id", type=UUID)
+    destroy.add_argument("--by", required=True, help="who orders the destruction (audit)")
+    args = parser.parse_args(argv)
+    store = store_config(args.database_url)
+    views = ViewStore(store)
+    try:
+        if args.command == "report":
+            for row in retention_report(views, args.on or date.today()):
+                print(msgspec.json.encode(row).decode())
+            return 0
+        app = CaseLog(store=store)
+        try:
+            done = destroy_case(app, views, args.case_id, args.by)
+        except RuleViolation as refused:
+            print(refused, file=sys.stderr)
+            return 1
+        finally:
+            app.close()
+        print(msgspec.json.encode(done).decode())
+        return 0
+    finally:
+        views.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
