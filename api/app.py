@@ -20,6 +20,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import problems
 from api.auth import secret
+from api.caseload import CASELOAD
 from api.cases import WRITES
 from api.clients import CLIENTS
 from api.context import Services, provide_actor
@@ -151,7 +152,7 @@ def create_app(
         return config
 
     return Litestar(
-        route_handlers=_document_errors([*WRITES, *READS, *MONITORING, *CLIENTS]),
+        route_handlers=_document_errors([*WRITES, *READS, *MONITORING, *CLIENTS, *CASELOAD]),
         dependencies={"actor": Provide(provide_actor)},
         exception_handlers={Exception: problems.handle},
         middleware=[access_log],
