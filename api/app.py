@@ -24,6 +24,7 @@ from api.caseload import CASELOAD
 from api.cases import WRITES
 from api.clients import CLIENTS
 from api.context import Services, provide_actor
+from api.exports import EXPORTS
 from api.idempotency import IdempotencyStore
 from api.monitoring import MONITORING
 from api.reads import READS
@@ -152,7 +153,9 @@ def create_app(
         return config
 
     return Litestar(
-        route_handlers=_document_errors([*WRITES, *READS, *MONITORING, *CLIENTS, *CASELOAD]),
+        route_handlers=_document_errors(
+            [*WRITES, *READS, *MONITORING, *CLIENTS, *CASELOAD, *EXPORTS]
+        ),
         dependencies={"actor": Provide(provide_actor)},
         exception_handlers={Exception: problems.handle},
         middleware=[access_log],
