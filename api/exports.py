@@ -82,6 +82,15 @@ def xlsx_bytes(columns: list[str], rows: list[dict[str, Any]], title: str) -> by
 # --- KPIs as a table -------------------------------------------------------------------------
 
 
+class KpiTable(msgspec.Struct, kw_only=True):
+    """The KPI table as JSON (``group_by`` without a CSV/XLSX ``Accept``): one object per
+    row, keyed by ``columns``."""
+
+    group_by: list[str]
+    columns: list[str]
+    rows: list[dict[str, Any]]
+
+
 async def kpi_export(
     request: Request[Any, Any, Any],
     actor: Actor,
@@ -135,7 +144,7 @@ async def kpi_export(
                 media_type=XLSX,
                 headers=_attachment(name + ".xlsx"),
             )
-        return Response({"group_by": list(groups), "columns": columns, "rows": rows})
+        return Response(KpiTable(group_by=list(groups), columns=columns, rows=rows))
 
     return await anyio.to_thread.run_sync(build)
 

@@ -15,7 +15,7 @@ import msgspec
 from litestar import Request, Response, get
 
 from api.context import invalid, require, services
-from api.exports import kpi_export
+from api.exports import KpiTable, kpi_export
 from api.problems import Forbidden
 from api.schemas import Health
 from domain.values import Actor
@@ -83,7 +83,7 @@ async def get_kpis(
     municipality: str | None = None,
     as_of: datetime | None = None,
     group_by: str | None = None,
-) -> Response[Kpis]:
+) -> Response[Kpis | KpiTable]:
     """Aggregates only: no case ids, no client references (contract managers never need
     names). ``as_of`` answers as the system knew it at that recorded instant. ``Accept:
     text/csv`` or the XLSX media type (or ``group_by``) answers a table, one row per group

@@ -23,5 +23,5 @@ CREATE INDEX IF NOT EXISTS caseload_by_status ON caseload (tenant, status, refer
 CREATE INDEX IF NOT EXISTS caseload_by_provider_status ON caseload (tenant, provider, status, referred_on, case_id);
 CREATE INDEX IF NOT EXISTS caseload_by_municipality ON caseload (tenant, municipality, referred_on, case_id);
 CREATE INDEX IF NOT EXISTS caseload_by_product ON caseload (tenant, product, referred_on, case_id);
--- the signal filter starts from the signals of one rule when they are few
-CREATE INDEX IF NOT EXISTS case_signal_by_rule ON case_signal (tenant, rule, case_id);
+-- the signal filter first reads the cases with that rule open (index only)
+CREATE INDEX IF NOT EXISTS case_signal_by_rule ON case_signal (tenant, rule, closed_on, raised_on, case_id);

@@ -30,6 +30,8 @@ from projections.case_view import case_document
 from projections.store import ViewStore
 
 STATUSES = ("referred", "indicated", "active", "ended")
+#: Up to this many cases with the asked signal open, the page looks them up by id.
+FEW_FLAGGED = 500
 _CURSOR_VERSION = "1"
 
 
@@ -167,8 +169,25 @@ def page(
         where.append("c.referred_on <= ?")
         params.append(filters.referred_to.isoformat())
     if filters.signal is not None:
-        where.append(_HAS_OPEN_SIGNAL)
-        params += [filters.signal, on.isoformat(), on.isoformat()]
+        flagged = [
+            r[0]
+            for r in views.query(
+                "SELECT DISTINCT case_id FROM case_signal s WHERE s.tenant = ? AND s.rule = ? "  # noqa: S608 - fixed fragments
+                f"AND {_OPEN}",
+                [tenant, filters.signal, on.isoformat(), on.isoformat()],
+            )
+        ]
+        if not flagged:
+            return Page(cases=[], next_cursor=None)
+        if len(flagged) <= FEW_FLAGGED and views.is_postgres:  # few: look them up, then order
+            where.append("c.case_id = ANY(?)")  # one array parameter
+            params.append(flagged)
+        elif len(flagged) <= FEW_FLAGGED:
+            where.append(f"c.case_id IN ({', '.join('?' * len(flagged))})")
+            params += flagged
+        else:  # many: walk the order, keeping cases with the signal open (dense matches)
+            where.append(_HAS_OPEN_SIGNAL)
+            params += [filters.signal, on.isoformat(), on.isoformat()]
     if after is not None:
         where.append("(c.referred_on, c.case_id) < (?, ?)")
         params += list(after)
