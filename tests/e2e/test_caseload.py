@@ -69,6 +69,18 @@ def test_opened_case_answers_201_with_its_location_and_is_listed_at_once(
     }  # fmt: skip
 
 
+def test_a_retried_open_answers_the_same_location(live: Live, client: httpx.Client) -> None:
+    headers = live.token("municipality") | {"Idempotency-Key": "open-zou-8"}
+    body = {"client_ref": "zou-8", "municipality": "Houten", "provider": "aanbieder-a",
+            "referred_on": "2024-03-01"}  # fmt: skip
+    first = client.post("/v1/cases", headers=headers, json=body)
+    again = client.post("/v1/cases", headers=headers, json=body)
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.headers["location"] == first.headers["location"]
+    assert first.headers["location"] == f"/v1/cases/{first.json()['case_id']}"
+
+
 def test_change_request_answers_201_with_the_case_location(
     live: Live, client: httpx.Client
 ) -> None:
