@@ -33,6 +33,7 @@ JSON = "application/json"
 CSV = "text/csv"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _json = msgspec.json.Encoder()
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def negotiated(request: Request[Any, Any, Any], *offered: str) -> str:
@@ -44,13 +45,25 @@ def _attachment(name: str) -> dict[str, str]:
     return {"Content-Disposition": f'attachment; filename="{name}"'}
 
 
+def _text(value: str) -> str:
+    """Text that a spreadsheet would run as a formula (=, +, -, @ first: OWASP "CSV
+    injection", e.g. a note or a reference typed by a user) is kept as text with a '."""
+    return "'" + value if value[:1] in _FORMULA_START else value
+
+
 def _cell(value: Any) -> str:
     """A CSV cell: figures as JSON writes them (0.5, 12, true), empty for none."""
     if value is None:
         return ""
     if isinstance(value, str):
-        return value
+        return _text(value)
     return _json.encode(value).decode()
+
+
+def _xlsx_cell(column: str, value: Any) -> Any:
+    if column == "cost" and value:
+        return Decimal(value)  # money as a number a spreadsheet can sum
+    return _text(value) if isinstance(value, str) else value
 
 
 def csv_text(columns: list[str], rows: list[dict[str, Any]]) -> str:
@@ -69,11 +82,8 @@ def xlsx_bytes(columns: list[str], rows: list[dict[str, Any]], title: str) -> by
     sheet = book.create_sheet(title)
     sheet.freeze_panes = "A2"
     sheet.append(columns)
-    money = {"cost"}
     for row in rows:
-        sheet.append(
-            [Decimal(row[c]) if c in money and row.get(c) else row.get(c) for c in columns]
-        )
+        sheet.append([_xlsx_cell(c, row.get(c)) for c in columns])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
@@ -114,10 +124,9 @@ async def kpi_export(
         return problem(422, "invalid", "Invalid values", f"group_by: {message}",
                        errors=[FieldError(field="group_by", message=message)])  # fmt: skip
     svc = services(request)
-    head = svc.app.recorder.max_notification_id() or 0
 
     def build() -> Response[Any]:
-        svc.runner.wait_for(head, timeout=2.0)
+        svc.runner.wait_for(svc.app.recorder.max_notification_id() or 0, timeout=2.0)
         everyone = case_summaries(svc.views, svc.app, actor.tenant, as_of=as_of)
         found = grouped(
             everyone,

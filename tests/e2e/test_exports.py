@@ -249,3 +249,22 @@ def test_dispute_file_is_scoped_like_the_history(
         live.token("auditor", tenant="drechtsteden"),
     ):
         assert client.get(url, headers=headers | {"Accept": CSV}).status_code == 404
+
+
+def test_dispute_file_csv_keeps_formula_like_text_as_text(
+    live: Live, client: httpx.Client, case_id: str
+) -> None:
+    # given a note that a spreadsheet would run as a formula (CSV injection)
+    note = '=HYPERLINK("http://x.example")'
+    r = client.post(f"/v1/cases/{case_id}/evaluations",
+                    headers=live.token("provider") | {"X-Audit-Toelichting": note},
+                    json={"evaluated_on": "2024-03-01", "kind": "periodic", "zrm": {"financien": 3}})  # fmt: skip
+    assert r.status_code == 200, r.text
+    # then the CSV cell starts with a quote, while the JSON keeps the note as given
+    headers = live.token("auditor")
+    rows = rows_of_csv(
+        client.get(f"/v1/cases/{case_id}/dispute-file", headers=headers | {"Accept": CSV})
+    )
+    assert rows[-1]["actor.note"] == "'" + note
+    events = client.get(f"/v1/cases/{case_id}/dispute-file", headers=headers).json()["events"]
+    assert events[-1]["actor"]["note"] == note
