@@ -13,10 +13,12 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from api import problems
 from api.auth import DEV_SECRET, Claims, TokenVerifier
+from api.caseload import CASELOAD
 from api.cases import WRITES
 from api.clients import CLIENTS
 from api.context import Services, provide_actor
 from api.conventions import configure_logging, conventions
+from api.exports import EXPORTS
 from api.idempotency import IdempotencyStore
 from api.metrics import METRICS, Metrics
 from api.monitoring import MONITORING
@@ -115,7 +117,10 @@ def create_app(
         return config
 
     application = Litestar(
-        route_handlers=[*_document_errors([*WRITES, *READS, *MONITORING, *CLIENTS]), *METRICS],
+        route_handlers=[
+            *_document_errors([*WRITES, *READS, *MONITORING, *CLIENTS, *CASELOAD, *EXPORTS]),
+            *METRICS,
+        ],
         dependencies={"actor": Provide(provide_actor)},
         exception_handlers={Exception: problems.handle},
         on_startup=[on_startup],

@@ -132,7 +132,10 @@ def written(case_id: UUID, version: int, status: int = 200, **extra: Any) -> Res
         if not extra
         else {"case_id": str(case_id), "version": version, **extra}
     )
-    return Response(body, status_code=status, headers={"ETag": f'"{version}"'})
+    headers = {"ETag": f'"{version}"'}
+    if status == 201:  # a case opened, or a change request on it: where to read it
+        headers["Location"] = f"/v1/cases/{case_id}"
+    return Response(body, status_code=status, headers=headers)
 
 
 async def run_write(

@@ -15,6 +15,7 @@ import msgspec
 from litestar import Request, Response, get
 
 from api.context import invalid, require, services
+from api.exports import KpiTable, kpi_export
 from api.problems import Forbidden
 from api.schemas import Health
 from caselog.application import today
@@ -82,14 +83,23 @@ async def get_kpis(
     product: str | None = None,
     municipality: str | None = None,
     as_of: datetime | None = None,
-) -> Kpis:
+    group_by: str | None = None,
+) -> Response[Kpis | KpiTable]:
     """Aggregates only: no case ids, no client references (contract managers never need
-    names). ``as_of`` answers as the system knew it at that recorded instant."""
+    names). ``as_of`` answers as the system knew it at that recorded instant. ``Accept:
+    text/csv`` or the XLSX media type (or ``group_by``) answers a table, one row per group
+    (``group_by``: provider, product, municipality, month; default all four): api/exports.py."""
     require(actor, "contract_manager", "municipality")
     if period_end < period_start:
         raise invalid("period_end", "before period_start")
     if as_of is not None and as_of.tzinfo is None:
         raise invalid("as_of", "an RFC 3339 instant with offset")
+    table = await kpi_export(
+        request, actor, period_start, period_end, provider=provider, product=product,
+        municipality=municipality, as_of=as_of, group_by=group_by,
+    )  # fmt: skip
+    if table is not None:
+        return table
     svc = services(request)
 
     def read() -> Kpis:
@@ -106,7 +116,7 @@ async def get_kpis(
             as_of=as_of,
         )
 
-    return await anyio.to_thread.run_sync(read)
+    return Response(await anyio.to_thread.run_sync(read))
 
 
 @get("/health", summary="Liveness and store reachability", exclude_from_auth=True)

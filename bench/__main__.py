@@ -28,6 +28,8 @@ from datetime import UTC, date, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.caseload import caseload_figures
+
 SCALES = {"smoke": 200, "small": 1_000, "medium": 10_000, "large": 100_000}
 PG_ADMIN = os.environ.get("CASELOG_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 SECRET = "bench-secret-" + "z" * 40
@@ -579,6 +581,9 @@ def run(
                 save()
                 log("reads")
                 read_latencies(base, ids, figures, save)
+                log("caseload pages")
+                caseload_figures(base, url, token("municipality"), figures, pct)
+                save()
             finally:
                 for p in (proc, proc.runner):  # type: ignore[attr-defined]
                     p.terminate()

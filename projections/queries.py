@@ -70,9 +70,39 @@ def kpis(
     them are where returning clients are looked up for lasting outflow (a client may return
     with another provider)."""
     everyone = case_summaries(views, app, tenant, as_of=as_of)
+    cat = app.catalogues.for_tenant(tenant)
+    return kpis_of(
+        everyone,
+        start,
+        end,
+        lasting_months=cat.lasting_outflow_months,
+        decision_within_days=cat.decision_within_days,
+        provider=provider,
+        municipality=municipality,
+        product=product,
+        as_of=as_of,
+    )
+
+
+def kpis_of(
+    everyone: list[CaseSummary],
+    start: date,
+    end: date,
+    *,
+    lasting_months: int,
+    decision_within_days: int,
+    provider: str | None = None,
+    municipality: str | None = None,
+    product: str | None = None,
+    as_of: datetime | None = None,
+    candidates: list[CaseSummary] | None = None,
+) -> Kpis:
+    """The KPIs of the summaries that match the filters, from summaries already read (so a
+    breakdown per group, ``projections.kpi_groups``, reads the table once). ``candidates``:
+    a part of ``everyone`` holding every match, to filter fewer summaries."""
     chosen = [
         s
-        for s in everyone
+        for s in (everyone if candidates is None else candidates)
         if (not provider or s.provider == provider)
         and (not municipality or s.municipality == municipality)
         and (not product or product in s.products)
@@ -82,13 +112,12 @@ def kpis(
         for k, v in (("provider", provider), ("municipality", municipality), ("product", product))
         if v
     }
-    cat = app.catalogues.for_tenant(tenant)
     return aggregate(
         chosen,
         start,
         end,
-        lasting_months=cat.lasting_outflow_months,
-        decision_within_days=cat.decision_within_days,
+        lasting_months=lasting_months,
+        decision_within_days=decision_within_days,
         every_case_of_tenant=everyone,
         as_of=as_of,
         filters=filters,

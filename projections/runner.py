@@ -34,6 +34,7 @@ import structlog
 
 from domain.case import Case
 from domain.catalogue import Catalogue
+from projections.caseload import CaseloadProjection
 from projections.consumption import MonthConsumption, consumption
 from projections.entitlement import entitlements
 from projections.kpis import summarise
@@ -168,6 +169,7 @@ ALL: tuple[Projection, ...] = (
     ConsumptionProjection(),
     EntitlementProjection(),
     SignalProjection(),
+    CaseloadProjection(),
 )
 
 

@@ -41,6 +41,8 @@ OTHER_ENDPOINTS = [
     ("POST", "/v1/cases", ("municipality",), {
         "client_ref": "x", "municipality": "Houten", "provider": "aanbieder-a", "referred_on": "2024-01-08"}),
     ("GET", "/v1/signals", ("municipality", "provider"), None),
+    ("GET", "/v1/cases", ("municipality", "provider", "auditor"), None),
+    ("GET", "/v1/cases?signal=R-14&status=active&limit=500", ("municipality", "provider", "auditor"), None),
     ("GET", "/v1/kpis?period_start=2024-01-01&period_end=2024-12-31", ("contract_manager", "municipality"), None),
 ]  # fmt: skip
 
@@ -134,3 +136,29 @@ def test_kpis_for_another_tenant_do_not_count_this_case(
         "/v1/kpis", headers=live.token("contract_manager", tenant="drechtsteden"), params=params
     ).json()
     assert (own["cases"], other["cases"]) == (1, 0)
+
+
+def test_caseload_never_lists_another_tenant_or_provider(
+    live: Live, client: httpx.Client, case_id: str
+) -> None:
+    # given a case of aanbieder-a in zou
+    for role in ("municipality", "provider", "auditor"):
+        seen = client.get("/v1/cases", headers=live.token(role)).json()["cases"]
+        assert [c["case_id"] for c in seen] == [case_id], role
+    # then another provider and every role of another tenant list nothing, with any filter
+    for headers in (
+        live.token("provider", provider="aanbieder-b"),
+        *(live.token(role, tenant="drechtsteden") for role in ("municipality", "auditor")),
+        live.token("provider", tenant="drechtsteden", provider="aanbieder-a"),
+    ):
+        for params in ({}, {"provider": "aanbieder-a"}, {"status": "active"}):
+            r = client.get("/v1/cases", headers=headers, params=params)
+            assert r.status_code in (200, 403), r.text
+            if r.status_code == 200:
+                assert r.json()["cases"] == []
+    # and a provider asking for another provider's caseload is refused
+    r = client.get(
+        "/v1/cases", headers=live.token("provider", provider="aanbieder-b"),
+        params={"provider": "aanbieder-a"},
+    )  # fmt: skip
+    assert r.status_code == 403

@@ -15,7 +15,7 @@ FIGURES = [
     "raw_pg_executemany_rows_per_s", "import_events_per_s", "import_ratio",
     "raw_pg_read_rows_per_s", "rebuild_events_per_s", "rebuild_ratio",
     "timetravel_ms_p50", "timetravel_ms_p99", "kpi_query_ms_p95", "case_read_ms_p95",
-    "as_of_kpi_s", "serve_peak_rss_mb", "rebuild_peak_rss_mb",
+    "as_of_kpi_s", "serve_peak_rss_mb", "rebuild_peak_rss_mb", "caseload_page_ms_p95",
 ]  # fmt: skip
 
 
