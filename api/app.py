@@ -14,8 +14,6 @@ import structlog
 from litestar import Litestar
 from litestar.config.app import AppConfig
 from litestar.di import Provide
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import problems
@@ -23,8 +21,10 @@ from api.auth import secret
 from api.cases import WRITES
 from api.clients import CLIENTS
 from api.context import Services, provide_actor
+from api.dashboard import ASSETS, DASHBOARD
 from api.idempotency import IdempotencyStore
 from api.monitoring import MONITORING
+from api.openapi import document, openapi_config
 from api.reads import READS
 from caselog.application import CaseLog
 from caselog.config import StoreConfig, store_config
@@ -151,7 +151,10 @@ def create_app(
         return config
 
     return Litestar(
-        route_handlers=_document_errors([*WRITES, *READS, *MONITORING, *CLIENTS]),
+        route_handlers=[
+            *document(_document_errors([*WRITES, *READS, *MONITORING, *CLIENTS, *DASHBOARD])),
+            *ASSETS,
+        ],
         dependencies={"actor": Provide(provide_actor)},
         exception_handlers={Exception: problems.handle},
         middleware=[access_log],
@@ -159,20 +162,6 @@ def create_app(
         on_shutdown=[on_shutdown],
         on_app_init=[attach],
         request_max_body_size=MAX_BODY,
-        openapi_config=OpenAPIConfig(
-            title="caselog",
-            version="1.0.0",
-            description=(
-                "Event-sourced case log for Wmo individual guidance. Contract: shared/API.md; "
-                "guide with curl examples: docs/api.md. Errors are application/problem+json."
-            ),
-            components=Components(
-                security_schemes={
-                    "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
-                }
-            ),
-            security=[{"bearer": []}],
-            path="/schema",
-        ),
+        openapi_config=openapi_config(),
         debug=False,
     )
