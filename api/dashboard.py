@@ -18,7 +18,7 @@ from typing import Any
 
 import anyio
 import msgspec
-from litestar import Request, Response, get
+from litestar import MediaType, Request, Response, get
 from litestar.datastructures import CacheControlHeader
 from litestar.static_files import create_static_files_router
 
@@ -38,11 +38,16 @@ CSP = (
 )
 
 
-@get("/dashboard", summary="The contract-management dashboard (HTML)", exclude_from_auth=True)
+@get(
+    "/dashboard",
+    summary="The contract-management dashboard (a web page; it asks for a token)",
+    exclude_from_auth=True,
+    media_type=MediaType.HTML,
+)
 async def dashboard() -> Response[bytes]:
     return Response(
         PAGE,
-        media_type="text/html; charset=utf-8",
+        media_type=MediaType.HTML,
         headers={
             "Content-Security-Policy": CSP,
             "Cache-Control": "no-cache",
