@@ -94,7 +94,7 @@ def openapi_config() -> OpenAPIConfig:
                 css_url=f"{ASSETS}/swagger-ui.css",
                 standalone_preset_js_url=f"{ASSETS}/swagger-ui-standalone-preset.js",
                 favicon=f'<link rel="icon" type="image/png" href="{ASSETS}/favicon-32x32.png">',
-                path="/",
+                path=["/", "/swagger"],  # /schema and the former /schema/swagger
             )
         ],
     )

@@ -94,6 +94,7 @@ const money = new Intl.NumberFormat("nl-NL", { style: "currency", currency: "EUR
 const pct = (r) => (r === null || r === undefined ? "–" : `${nf.format(r * 100)} %`);
 const num = (v) => (v === null || v === undefined ? "–" : nf.format(v));
 const eur = (v) => money.format(Number(v));
+const euros = (v) => new Intl.NumberFormat("nl-NL", { style: "currency", currency: "EUR", maximumFractionDigits: 0 }).format(Number(v));
 const pctValue = (r) => (r === null || r === undefined ? null : Math.round(r * 1000) / 10);
 
 function el(tag, attrs, ...children) {
@@ -194,6 +195,40 @@ const PANELS = [
           { title: "Successful rate", field: "rate_successful", value: (r) => r.kpis.uitstroom.rate_successful, format: pct },
           { title: "Lasting", field: "lasting", value: (r) => r.kpis.uitstroom.lasting },
           { title: "Lasting rate", field: "rate_lasting", value: (r) => r.kpis.uitstroom.rate_lasting, format: pct },
+        ],
+      };
+    },
+  },
+  {
+    id: "providers",
+    title: "Providers compared (R-28)",
+    describe: "Cases running, started and ended per provider in the period; the table holds each provider's main figures.",
+    build({ perProvider }) {
+      const k = (r) => r.kpis;
+      return {
+        chart: {
+          type: "bar",
+          data: {
+            labels: perProvider.map((p) => p.label),
+            datasets: [
+              { label: "running", data: perProvider.map((p) => k(p).cases) },
+              { label: "started", data: perProvider.map((p) => k(p).doorlooptijd.indication_to_start_days.n) },
+              { label: "ended", data: perProvider.map((p) => k(p).uitstroom.count) },
+            ],
+          },
+        },
+        rows: perProvider.map((p) => ({ key: p.label, ...p })),
+        columns: [
+          { title: "Provider", field: "provider", value: (r) => r.label },
+          { title: "Running", field: "cases", value: (r) => k(r).cases },
+          { title: "Started", field: "started", value: (r) => k(r).doorlooptijd.indication_to_start_days.n },
+          { title: "Ended", field: "ended", value: (r) => k(r).uitstroom.count },
+          { title: "Decision to start, median days", field: "to_start_median", value: (r) => k(r).doorlooptijd.indication_to_start_days.median, format: num },
+          { title: "Trajectory, median days", field: "trajectory_median", value: (r) => k(r).doorlooptijd.trajectory_days.median, format: num },
+          { title: "Afschaling", field: "afschaling", value: (r) => k(r).afschaling.count },
+          { title: "Opschaling", field: "opschaling", value: (r) => k(r).opschaling.count },
+          { title: "No-show rate", field: "no_show_rate", value: (r) => k(r).no_show_rate, format: pct },
+          { title: "Cost", field: "cost", value: (r) => k(r).cost, format: eur },
         ],
       };
     },
@@ -386,7 +421,7 @@ function renderTiles(total) {
     ["median_decision", "Referral to decision, median", `${num(d.referral_to_indication_days.median)} days`, d.referral_to_indication_days.median],
     ["within_56", `Decided within ${NORM_DAYS} days`, pct(d.indication_within_56_days_share), d.indication_within_56_days_share],
     ["no_show_rate", "No-show rate", pct(total.no_show_rate), total.no_show_rate],
-    ["cost", "Cost", eur(total.cost) + (total.cost_complete ? "" : " *"), total.cost],
+    ["cost", "Cost", euros(total.cost) + (total.cost_complete ? "" : " *"), total.cost],
   ];
   $("tiles").replaceChildren(
     ...tiles.map(([key, title, shown, value]) =>

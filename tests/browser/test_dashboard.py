@@ -19,7 +19,7 @@ from tests.browser.conftest import Demo, Watched
 pytestmark = pytest.mark.browser
 
 YEAR = "2022"  # the demo data's busiest referral year: the page's default period
-CHARTS = ["caseload", "uitstroom", "doorlooptijd", "schaling", "noshow", "zrm", "cost"]
+CHARTS = ["caseload", "uitstroom", "providers", "doorlooptijd", "schaling", "noshow", "zrm", "cost"]
 PERIOD = {"period_start": f"{YEAR}-01-01", "period_end": f"{YEAR}-12-31"}
 
 
@@ -153,11 +153,18 @@ def test_r27_figures_shown_equal_the_api_for_the_same_filter(watched: Watched, d
     # per provider: one /v1/kpis call per provider
     uitstroom = table(watched, "uitstroom")
     assert len(uitstroom) >= 2
+    compared = table(watched, "providers")
+    assert list(compared) == list(uitstroom)
     for provider, row in uitstroom.items():
-        theirs = demo.kpis(token, provider=provider, **PERIOD)["uitstroom"]
-        assert same(row["count"], theirs["count"])
-        assert same(row["rate_successful"], theirs["rate_successful"])
-        assert same(row["rate_lasting"], theirs["rate_lasting"])
+        theirs = demo.kpis(token, provider=provider, **PERIOD)
+        assert same(row["count"], theirs["uitstroom"]["count"])
+        assert same(row["rate_successful"], theirs["uitstroom"]["rate_successful"])
+        assert same(row["rate_lasting"], theirs["uitstroom"]["rate_lasting"])
+        assert same(compared[provider]["cases"], theirs["cases"])
+        assert same(compared[provider]["no_show_rate"], theirs["no_show_rate"])
+        assert same(compared[provider]["cost"], theirs["cost"])
+        trajectory = theirs["doorlooptijd"]["trajectory_days"]["median"]
+        assert same(compared[provider]["trajectory_median"], trajectory)
     zrm = table(watched, "zrm")
     assert {k: float(v["progress"]) for k, v in zrm.items()} == total["zrm_progress"]
 
