@@ -298,3 +298,20 @@ def test_readable_at_desktop_and_phone_width(watched: Watched, demo: Demo, width
         "parseFloat(getComputedStyle(document.querySelector('#tiles dd')).fontSize)"
     )
     assert size >= 16
+
+
+def test_a_whole_session_logs_no_console_error_and_fetches_nothing_from_outside(
+    watched: Watched, demo: Demo
+) -> None:
+    sign_in(watched, demo, demo.token("municipality"))
+    for summary in watched.page.locator("details > summary").all():
+        summary.click()  # every figures table opened
+    reload_with(
+        watched, municipality=watched.page.locator("#municipality option").nth(1).inner_text()
+    )
+    reload_with(watched, as_of=f"{YEAR}-10-01")
+    watched.page.get_by_role("button", name="Forget the token").click()
+    assert watched.page.locator("#signin").is_visible()
+    assert watched.page.evaluate("sessionStorage.getItem('caselog.token')") is None
+    assert watched.outside == []
+    assert watched.errors == []
