@@ -8,8 +8,6 @@ import structlog
 from litestar import Litestar
 from litestar.config.app import AppConfig
 from litestar.di import Provide
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import Components, SecurityScheme
 
 from api import problems
 from api.auth import DEV_SECRET, Claims, TokenVerifier
@@ -18,10 +16,12 @@ from api.cases import WRITES
 from api.clients import CLIENTS
 from api.context import Services, provide_actor
 from api.conventions import configure_logging, conventions
+from api.dashboard import ASSETS, DASHBOARD
 from api.exports import EXPORTS
 from api.idempotency import IdempotencyStore
 from api.metrics import METRICS, Metrics
 from api.monitoring import MONITORING
+from api.openapi import document, openapi_config
 from api.reads import READS
 from caselog.application import CaseLog
 from caselog.config import StoreConfig, store_config
@@ -118,7 +118,12 @@ def create_app(
 
     application = Litestar(
         route_handlers=[
-            *_document_errors([*WRITES, *READS, *MONITORING, *CLIENTS, *CASELOAD, *EXPORTS]),
+            *document(
+                _document_errors(
+                    [*WRITES, *READS, *MONITORING, *CLIENTS, *CASELOAD, *EXPORTS, *DASHBOARD]
+                )
+            ),
+            *ASSETS,
             *METRICS,
         ],
         dependencies={"actor": Provide(provide_actor)},
@@ -127,21 +132,7 @@ def create_app(
         on_shutdown=[on_shutdown],
         on_app_init=[attach],
         request_max_body_size=MAX_BODY,
-        openapi_config=OpenAPIConfig(
-            title="caselog",
-            version="1.0.0",
-            description=(
-                "Event-sourced case log for Wmo individual guidance. Contract: shared/API.md; "
-                "guide with curl examples: docs/api.md. Errors are application/problem+json."
-            ),
-            components=Components(
-                security_schemes={
-                    "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
-                }
-            ),
-            security=[{"bearer": []}],
-            path="/schema",
-        ),
+        openapi_config=openapi_config(),
         debug=False,
     )
     # Outermost, around litestar's router and its exception handling, so routing failures
