@@ -5,6 +5,7 @@ volume (R-17) and lasting outflow (R-31)."""
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from tests.e2e.conftest import Live
 
@@ -131,3 +132,47 @@ def test_an_end_within_its_window_is_lasting_pending_R31(live: Live, client: htt
     now = client.get("/v1/kpis", headers=cm, params=params).json()["uitstroom"]
     # looked at today (years after 2024-06-30) the window has passed
     assert (now["count"], now["lasting"], now["lasting_pending"]) == (1, 1, 0)
+
+
+def test_sdd_care_across_2021_is_billed_per_week_from_2021_R02(
+    live: Live, client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CASELOG_EXAMPLE_TARIFFS", raising=False)  # contract prices only
+    gm = live.token("municipality", tenant="drechtsteden")
+    pr = live.token("provider", tenant="drechtsteden", provider="sdd-1")
+    r = client.post(
+        "/v1/cases",
+        headers=gm,
+        json={
+            "client_ref": "sdd-2021",
+            "municipality": "Dordrecht",
+            "provider": "sdd-1",
+            "referred_on": "2020-10-12",
+        },
+    )
+    path = f"/v1/cases/{r.json()['case_id']}"
+    body = {
+        "assignment_number": "TW-2020",
+        "product": "IB2",
+        "volume": {"amount": "1", "unit": "piece_output", "frequency": "four_weeks"},
+        "decided_on": "2020-10-26",
+        "starts_on": "2020-11-02",
+        "ends_on": "2021-10-31",
+        "decision_ref": "B-2020",
+    }
+    assert client.post(f"{path}/indications", headers=gm, json=body).status_code == 200
+    for step, data in (("start", {"started_on": "2020-11-02"}),
+                       ("end", {"ended_on": "2021-02-28", "reason": "19"})):  # fmt: skip
+        assert client.post(f"{path}/{step}", headers=pr, json=data).status_code == 200
+
+    def month(key: str) -> dict:
+        r = client.get(f"{path}/consumption", headers=pr, params={"month": key})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    # 4-week periods under the 2016 rules until 2020-12-31, the last one cut there
+    assert month("2020-11")["periods_billed"] == "2"
+    assert month("2020-12")["periods_billed"] == "0.14"
+    # from 2021-01-01 weeks settled per calendar month; no catalogue price: amount unknown
+    jan = month("2021-01")
+    assert (jan["periods_billed"], jan["amount_due"]) == ("4.43", None)
