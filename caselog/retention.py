@@ -14,13 +14,11 @@ hold the case in its in-memory time-travel cache: restart it after a destruction
 Backups taken before a destruction still hold the events: their own retention must follow
 (docs/operations.md).
 
-Run it with ``python -m caselog.retention report|destroy`` (docs/operations.md).
+Run it with ``caselog retention report`` and ``caselog retention destroy`` (docs/operations.md).
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 from datetime import date
 from typing import Any
 from uuid import UUID
@@ -29,7 +27,6 @@ import msgspec
 import structlog
 
 from caselog.application import CaseLog
-from caselog.config import store_config
 from caselog.registry import RetentionRow, retention_report
 from domain.errors import RuleViolation
 from projections.store import ViewStore
@@ -118,38 +115,3 @@ def destroy_case(
     )
     log.info("case destroyed after its retention term", **msgspec.structs.asdict(done))
     return done
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m caselog.retention", description=__doc__)
-    parser.add_argument("--database-url", default=None)
-    sub = parser.add_subparsers(dest="command", required=True)
-    report = sub.add_parser("report", help="cases past their retention term, as JSON lines")
-    report.add_argument("--on", type=date.fromisoformat, default=None)
-    destroy = sub.add_parser("destroy", help="destroy one case past its term (R-33)")
-    destroy.add_argument("case_id", type=UUID)
-    destroy.add_argument("--by", required=True, help="who orders the destruction (audit)")
-    args = parser.parse_args(argv)
-    store = store_config(args.database_url)
-    views = ViewStore(store)
-    try:
-        if args.command == "report":
-            for row in retention_report(views, args.on or date.today()):
-                print(msgspec.json.encode(row).decode())
-            return 0
-        app = CaseLog(store=store)
-        try:
-            done = destroy_case(app, views, args.case_id, args.by)
-        except RuleViolation as refused:
-            print(refused, file=sys.stderr)
-            return 1
-        finally:
-            app.close()
-        print(msgspec.json.encode(done).decode())
-        return 0
-    finally:
-        views.close()
-
-
-if __name__ == "__main__":
-    sys.exit(main())

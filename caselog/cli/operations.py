@@ -5,12 +5,14 @@ from __future__ import annotations
 import sys
 import time
 from datetime import date
+from uuid import UUID
 
 import click
 import msgspec
 
 from caselog.cli.common import (
     CONTEXT,
+    CaseId,
     CliError,
     IsoDate,
     check_tenant,
@@ -140,6 +142,36 @@ def report(ctx: click.Context, on: date | None) -> int:
     for row in rows:
         click.echo(msgspec.json.encode(row).decode())
     click.echo(f"{len(rows)} case(s) past retention on {day}", err=True)
+    return 0
+
+
+@retention.command(context_settings=CONTEXT)
+@click.argument("case_id", type=CaseId())
+@click.option("--by", required=True, help="Who orders the destruction (kept in the log line).")
+@click.option("--yes", "-y", is_flag=True, help="Destroy without asking for confirmation.")
+@store_options
+@click.pass_context
+def destroy(ctx: click.Context, case_id: UUID, by: str, yes: bool) -> int:
+    """Destroy one case past its retention term (R-33): its stored events, snapshots and
+    read-model rows. Refused for a case the retention report does not list."""
+    from caselog.retention import destroy_case
+    from domain.errors import RuleViolation
+
+    with open_app(ctx) as app, open_views(ctx) as views:
+        if not yes:
+            if not sys.stdin.isatty():
+                raise CliError(
+                    "destroying a case cannot be undone and there is no terminal to confirm "
+                    "on; pass --yes to destroy without asking"
+                )
+            click.confirm(f"Destroy case {case_id} and its history for good?", abort=True, err=True)
+        try:
+            done = destroy_case(app, views, case_id, by)
+        except RuleViolation as refused:
+            raise CliError(
+                f"{refused}; `caselog retention report` lists the cases that may be destroyed"
+            ) from None
+    click.echo(msgspec.json.encode(done).decode())
     return 0
 
 

@@ -10,8 +10,9 @@ import pytest
 from eventsourcing.application import AggregateNotFoundError
 
 from caselog.application import CaseLog
+from caselog.cli import main
 from caselog.registry import retention_report
-from caselog.retention import _case_tables, destroy_case, main
+from caselog.retention import _case_tables, destroy_case
 from domain import facts as f
 from domain.case import Case
 from domain.errors import RuleViolation
@@ -112,10 +113,10 @@ def test_the_destruction_command_destroys_only_what_is_due_R33(
     store: CaseLog, cases: tuple[UUID, UUID, UUID], capsys: pytest.CaptureFixture[str]
 ) -> None:
     ended, referral_only, _ = cases
-    args = ["--database-url", store.store.url]
+    args = ["retention", "destroy", "--yes", "--database-url", store.store.url]
     # the referral without provision is past its 5 years today; the 2016 end is not (2031)
-    assert main([*args, "destroy", str(referral_only), "--by", "archivaris"]) == 0
+    assert main([*args, str(referral_only), "--by", "archivaris"]) == 0
     assert '"events":1' in capsys.readouterr().out
-    assert main([*args, "destroy", str(ended), "--by", "archivaris"]) == 1
+    assert main([*args, str(ended), "--by", "archivaris"]) == 1
     assert "R-33" in capsys.readouterr().err
     assert len(store.recorder.select_events(ended)) == 5
