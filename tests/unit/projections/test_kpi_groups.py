@@ -48,13 +48,17 @@ def test_months_are_clipped_to_the_period() -> None:
 def test_R27_each_group_equals_the_kpis_of_its_filter() -> None:
     everyone = summaries()
     start, end = date(2022, 1, 1), date(2022, 12, 31)
-    groups = grouped(everyone, start, end, ("provider", "product"), lasting_months=12, decision_within_days=56)
+    groups = grouped(
+        everyone, start, end, ("provider", "product"), lasting_months=12, decision_within_days=56
+    )
     assert len(groups) >= 3
     for g in groups:
         alone = kpis_of(everyone, start, end, lasting_months=12, decision_within_days=56, **g.keys)
         assert g.kpis == alone
     # every case in scope is in exactly one provider group
-    by_provider = grouped(everyone, start, end, ("provider",), lasting_months=12, decision_within_days=56)
+    by_provider = grouped(
+        everyone, start, end, ("provider",), lasting_months=12, decision_within_days=56
+    )
     whole = kpis_of(everyone, start, end, lasting_months=12, decision_within_days=56)
     assert sum(g.kpis.cases for g in by_provider) == whole.cases
     assert sum(g.kpis.uitstroom.count for g in by_provider) == whole.uitstroom.count
@@ -63,15 +67,24 @@ def test_R27_each_group_equals_the_kpis_of_its_filter() -> None:
 def test_no_breakdown_is_one_row_of_the_whole_filter() -> None:
     everyone = summaries()
     start, end = date(2022, 1, 1), date(2022, 6, 30)
-    (only,) = grouped(everyone, start, end, (), lasting_months=12, decision_within_days=56, provider="aanbieder-a")
+    (only,) = grouped(
+        everyone, start, end, (), lasting_months=12, decision_within_days=56, provider="aanbieder-a"
+    )
     assert only.keys == {}
-    assert only.kpis == kpis_of(everyone, start, end, lasting_months=12, decision_within_days=56, provider="aanbieder-a")
+    assert only.kpis == kpis_of(
+        everyone, start, end, lasting_months=12, decision_within_days=56, provider="aanbieder-a"
+    )
 
 
 def test_table_columns_follow_the_kpi_document_with_a_column_per_reason() -> None:
     everyone = summaries()
     groups = grouped(
-        everyone, date(2022, 1, 1), date(2022, 12, 31), ("provider",), lasting_months=12, decision_within_days=56
+        everyone,
+        date(2022, 1, 1),
+        date(2022, 12, 31),
+        ("provider",),
+        lasting_months=12,
+        decision_within_days=56,
     )
     columns, rows = table(groups, ("provider",))
     assert columns[:5] == ["provider", "period_start", "period_end", "as_of", "cases"]
