@@ -35,6 +35,7 @@ import structlog
 from domain.case import Case
 from domain.catalogue import Catalogue
 from projections.consumption import MonthConsumption, consumption
+from projections.declarations import DeclarationProjection
 from projections.entitlement import entitlements
 from projections.kpis import summarise
 from projections.signals import signals
@@ -168,6 +169,7 @@ ALL: tuple[Projection, ...] = (
     ConsumptionProjection(),
     EntitlementProjection(),
     SignalProjection(),
+    DeclarationProjection(),
 )
 
 
