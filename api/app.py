@@ -24,6 +24,7 @@ from api.cases import WRITES
 from api.clients import CLIENTS
 from api.context import Services, provide_actor
 from api.idempotency import IdempotencyStore
+from api.iwmo import IWMO_INBOUND
 from api.iwmo_out import IWMO_OUTBOUND
 from api.monitoring import MONITORING
 from api.reads import READS
@@ -152,7 +153,9 @@ def create_app(
         return config
 
     return Litestar(
-        route_handlers=_document_errors([*WRITES, *READS, *MONITORING, *CLIENTS, *IWMO_OUTBOUND]),
+        route_handlers=_document_errors(
+            [*WRITES, *READS, *MONITORING, *CLIENTS, *IWMO_INBOUND, *IWMO_OUTBOUND]
+        ),
         dependencies={"actor": Provide(provide_actor)},
         exception_handlers={Exception: problems.handle},
         middleware=[access_log],

@@ -1,0 +1,116 @@
+"""POST /v1/iwmo/messages: one iWmo 3.2 message in, its retour message out (shared/API.md).
+
+The body is parsed hardened (``iwmo.xml``) and checked against caselog's models of the
+standard (``iwmo.codec``): not well-formed or not iWmo 3.2 is a 400, a schema breach a 422
+naming each element path, an Afzender that is not the caller's own code a 403. The message
+ledger is the Idempotency-Key table keyed by Afzender + Identificatie: a resend gets the
+first retour again and applies nothing; another message with a used Identificatie gets a
+retour with 9056. A crash between apply and answer is covered by the request key the
+applied events carry (``iwmo.inbound``), as for the JSON API.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Any
+
+import anyio
+from litestar import Request, Response, post
+
+from api.context import services
+from api.idempotency import PENDING, request_hash
+from api.problems import FieldError, Forbidden, problem
+from caselog.application import today
+from domain.values import Actor
+from iwmo import codec, parties, xml
+from iwmo import retour as r
+from iwmo.inbound import Inbound
+from iwmo.messages import Bericht, Retour
+
+XML = "application/xml"
+
+
+def pseudonym_key(jwt_key: str) -> bytes:
+    """The key of the BSN digests (``iwmo_client``); defaults to one derived from the JWT
+    secret. Set CASELOG_PSEUDONYM_KEY in production and never change it."""
+    configured = os.environ.get("CASELOG_PSEUDONYM_KEY")
+    return (
+        configured or hashlib.sha256(b"caselog-pseudonym:" + jwt_key.encode()).hexdigest()
+    ).encode()
+
+
+def decode(body: bytes) -> Bericht | Response[Any]:
+    """The message, or the problem+json answer (400 / 422) saying why not."""
+    try:
+        message = codec.decode(body)
+    except xml.NotWellFormed as error:
+        return problem(400, "not-well-formed", "Malformed request", str(error))
+    except codec.NotIwmo as error:
+        return problem(400, "not-iwmo", "Malformed request", str(error))
+    except codec.SchemaError as error:
+        return problem(
+            422,
+            "iwmo-schema",
+            "Invalid values",
+            f"the {error.kind.upper()} breaks the iWmo 3.2 schema",
+            errors=[FieldError(field=path, message=msg) for path, msg in error.errors],
+        )
+    if isinstance(message, Retour):
+        return problem(
+            400, "not-iwmo", "Malformed request", "caselog takes heen messages, not retours"
+        )
+    return message
+
+
+@post(
+    "/v1/iwmo/messages",
+    status_code=200,
+    summary="Receive one iWmo 3.2 message; answers its retour message",
+    request_max_body_size=xml.MAX_BYTES,
+)
+async def receive_message(request: Request[Any, Any, Any], actor: Actor) -> Response[Any]:
+    """Each part becomes the commands it implies on its case (the same aggregate and rules
+    as the JSON API) and is answered with its WJ001 retour code."""
+    body = await request.body()
+    message = decode(body)
+    if isinstance(message, Response):
+        return message
+    svc = services(request)
+    cat = svc.app.catalogues.for_tenant(actor.tenant)
+    try:
+        parties.check_sender(actor, cat, message)
+    except parties.WrongSender as error:
+        raise Forbidden(str(error)) from None
+    header = message.header  # type: ignore[attr-defined]
+    sender = f"iwmo:{header.afzender}"
+    identificatie = header.bericht_identificatie.identificatie
+    digest = request_hash("IWMO", message.KIND, body)
+    ledger = svc.idempotency
+    stored = await anyio.to_thread.run_sync(
+        ledger.claim, actor.tenant, sender, identificatie, digest
+    )
+    day = today()
+    if stored is not None:
+        if stored.request_hash != digest:
+            answer = r.build(message, today=day, header_codes=(r.IDENTIFICATIE_NOT_UNIQUE,))
+            return Response(codec.encode_retour(answer), media_type=XML)
+        if stored.status == PENDING:
+            resp = problem(409, "in-progress", "Conflict", "this message is still being applied")
+            resp.headers["Retry-After"] = "1"
+            return resp
+        return Response(stored.body, media_type=XML, headers={"Idempotent-Replayed": "true"})
+    inbound = Inbound(svc.app, svc.views, pseudonym_key(svc.jwt_key))
+    try:
+        answer = await anyio.to_thread.run_sync(inbound.receive, actor, message, day)
+        data = codec.encode_retour(answer)
+    except BaseException:
+        await anyio.to_thread.run_sync(ledger.release, actor.tenant, sender, identificatie)
+        raise
+    await anyio.to_thread.run_sync(
+        ledger.complete, actor.tenant, sender, identificatie, 200, data, {"content-type": XML}
+    )
+    return Response(data, media_type=XML)
+
+
+IWMO_INBOUND = [receive_message]
