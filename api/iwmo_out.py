@@ -11,11 +11,13 @@ from litestar import Request, Response, get
 
 from api.catalogue import CATALOGUE
 from api.context import invalid, require, services
-from api.declarations import DECLARATIONS
+from api.declarations import DECLARATIONS, parse_month, scope_provider
+from api.problems import Forbidden
 from caselog.registry import ClientErased, ClientNotFound, ClientRegistry
 from domain.errors import CaseNotFound, DomainError
 from domain.values import Actor
 from iwmo import outbox as messages
+from iwmo.declaration import build_declaration, resolve
 from projections import outbox
 
 XML = "application/xml"
@@ -118,5 +120,35 @@ async def get_outbox_message(
     return Response(await anyio.to_thread.run_sync(read), media_type=XML)
 
 
+@get("/v1/iwmo/declarations/{month:str}", summary="The WMO323 of a provider to a municipality")
+async def get_declaration(
+    request: Request[Any, Any, Any],
+    actor: Actor,
+    month: str,
+    municipality: str,
+    provider: str | None = None,
+) -> Response[bytes]:
+    """Built from the declarations projection, without side effects: the month counts as
+    declared once the provider POSTs this message to /v1/iwmo/messages. 409 (rule C-03) when
+    the catalogue has no price or code for a line, 409 (C-07) when nothing is new, 410 when a
+    client's identity was erased. ``municipality`` / ``provider``: names/ids or iWmo codes."""
+    require(actor, "provider", "municipality")
+    month = parse_month(month)
+    provider = scope_provider(actor, provider)
+    if not provider:
+        raise invalid("provider", "required for a municipality")
+    svc = services(request)
+
+    def read() -> bytes:
+        head = svc.app.recorder.max_notification_id() or 0
+        svc.runner.wait_for(head, timeout=2.0)
+        _, pid, name = resolve(svc.app, actor.tenant, provider, municipality)
+        if actor.role == "provider" and pid != actor.provider:
+            raise Forbidden("a provider reads only its own declarations")
+        return build_declaration(svc.app, svc.views, actor.tenant, pid, name, month)
+
+    return Response(await anyio.to_thread.run_sync(read), media_type=XML)
+
+
 #: Every route of the outbound side, registered in ``api/app.py`` with one line.
-IWMO_OUTBOUND = [*CATALOGUE, *DECLARATIONS, get_outbox, get_outbox_message]
+IWMO_OUTBOUND = [*CATALOGUE, *DECLARATIONS, get_outbox, get_outbox_message, get_declaration]
