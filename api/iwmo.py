@@ -25,7 +25,7 @@ from caselog.application import today
 from domain.values import Actor
 from iwmo import codec, parties, xml
 from iwmo import retour as r
-from iwmo.inbound import Inbound
+from iwmo.inbound import Inbound, encode_answer, refusal
 from iwmo.messages import Bericht, Retour
 
 XML = "application/xml"
@@ -93,8 +93,8 @@ async def receive_message(request: Request[Any, Any, Any], actor: Actor) -> Resp
     day = today()
     if stored is not None:
         if stored.request_hash != digest:
-            answer = r.build(message, today=day, header_codes=(r.IDENTIFICATIE_NOT_UNIQUE,))
-            return Response(codec.encode_retour(answer), media_type=XML)
+            answer = refusal(message, r.IDENTIFICATIE_NOT_UNIQUE, day)
+            return Response(encode_answer(answer), media_type=XML)
         if stored.status == PENDING:
             resp = problem(409, "in-progress", "Conflict", "this message is still being applied")
             resp.headers["Retry-After"] = "1"
@@ -103,7 +103,7 @@ async def receive_message(request: Request[Any, Any, Any], actor: Actor) -> Resp
     inbound = Inbound(svc.app, svc.views, pseudonym_key(svc.jwt_key))
     try:
         answer = await anyio.to_thread.run_sync(inbound.receive, actor, message, day)
-        data = codec.encode_retour(answer)
+        data = encode_answer(answer)
     except BaseException:
         await anyio.to_thread.run_sync(ledger.release, actor.tenant, sender, identificatie)
         raise

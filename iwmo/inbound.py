@@ -44,8 +44,8 @@ from domain.errors import CaseNotFound, DomainError
 from domain.rules import add_months
 from domain.state import CaseState
 from domain.values import FREQUENCY_CODES, UNIT_CODES, Actor, Volume
+from iwmo import codec, parties
 from iwmo import messages as m
-from iwmo import parties
 from iwmo import retour as r
 from projections.store import ViewStore
 
@@ -121,23 +121,28 @@ class Inbound:
         self.registry = ClientRegistry(views)
 
     # --- entry point ---------------------------------------------------------------------
-    def receive(self, actor: Actor, message: m.Bericht, today: date) -> m.Retour:
+    def receive(self, actor: Actor, message: m.Bericht, today: date) -> m.Retour | m.Wmo325:
         """Judge and apply ``message`` (sent by ``actor``, checked by parties.check_sender)
-        and return its retour."""
+        and return its retour (for a WMO323: the WMO325 declaration answer)."""
         cat = self.app.catalogues.for_tenant(actor.tenant)
         header = message.header  # type: ignore[attr-defined]
         if header.bericht_identificatie.dagtekening > today:
-            return r.build(message, today=today, header_codes=(r.DAGTEKENING_IN_FUTURE,))
+            return refusal(message, r.DAGTEKENING_IN_FUTURE, today)
         sender_is_municipality = m.KINDS[message.KIND][1] == "municipality"
         gemeente = header.afzender if sender_is_municipality else header.ontvanger
         agb = header.ontvanger if sender_is_municipality else header.afzender
         municipality = parties.municipality(cat, gemeente)
         provider = actor.provider if not sender_is_municipality else parties.provider(cat, agb)
-        if municipality is None:
-            return r.build(message, today=today, header_codes=(r.UNKNOWN_GEMEENTE,))
-        if provider is None:
-            return r.build(message, today=today, header_codes=(r.TECHNICAL,))
+        for code, missing in ((r.UNKNOWN_GEMEENTE, municipality), (r.TECHNICAL, provider)):
+            if missing is None:
+                return refusal(message, code, today)
+        assert municipality is not None
+        assert provider is not None
         msg = Message(actor, cat, message, municipality, provider, today)
+        if isinstance(message, m.Wmo323):
+            return self._wmo323(msg, message)
+        if isinstance(message, m.Wmo325):
+            return self._wmo325(msg, message)
         codes: dict[str, tuple[str, ...]] = {}
         handler = getattr(self, f"_{message.KIND}")
         handler(msg, codes)
@@ -731,6 +736,118 @@ class Inbound:
             self.save(msg, unit, 1, codes)
         except Refused as refusal:
             codes[path] = (refusal.code,)
+
+    # --- WMO323 Declaratie / WMO325 Declaratie-antwoord ----------------------------------
+    def _wmo323(self, msg: Message, message: m.Wmo323) -> m.Wmo325:
+        """The declaration is judged and recorded line by line (``iwmo.declared``, which
+        decides what a declared month means); the answer is a WMO325."""
+        from iwmo.declared import record_declaration  # the declaration cycle's own module
+
+        judgement = record_declaration(
+            self.app, self.views, msg.actor.tenant, msg.provider, message
+        )
+        lines = {line.path: line.codes for line in judgement.lines}
+        return declaration_answer(
+            message, judgement.codes or (r.ACCEPTED,), lines, judgement.granted_cents, msg.today
+        )
+
+    def _wmo325(self, msg: Message, message: m.Wmo325) -> m.Wmo325:
+        """A municipality's own judgement of a declaration: its codes per line are recorded
+        (``iwmo_declaration_outcome``) and the message is acknowledged as received."""
+        answer = message.declaratie_antwoord
+        now = msg.today.isoformat()
+        rows = []
+        if answer is not None:
+            for client in answer.clienten or []:
+                for p in client.prestaties:
+                    rows.append(
+                        (
+                            msg.actor.tenant,
+                            msg.provider,
+                            answer.declaratie_nummer,
+                            p.product_referentie.referentie_nummer,
+                            " ".join(p.retour_codes),
+                            now,
+                        )
+                    )
+        with self.views.transaction() as cur:
+            for row in rows:
+                cur.execute(
+                    self.views.sql(
+                        "INSERT INTO iwmo_declaration_outcome (tenant, provider, "
+                        "declaratie_nummer, referentie_nummer, retour_codes, recorded_at) "
+                        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, provider, "
+                        "declaratie_nummer, referentie_nummer) DO UPDATE SET "
+                        "retour_codes = excluded.retour_codes, recorded_at = excluded.recorded_at"
+                    ),
+                    row,
+                )
+        return message
+
+
+def refusal(message: m.Bericht, code: str, today: date) -> m.Retour | m.Wmo325:
+    """The answer refusing a whole message with one header code (nothing applied)."""
+    if isinstance(message, m.Wmo323):
+        return declaration_answer(message, (code,), {}, 0, today)
+    if isinstance(message, m.Wmo325):
+        return message  # a 325 has no retour message of its own
+    return r.build(message, today=today, header_codes=(code,))
+
+
+def encode_answer(answer: m.Retour | m.Bericht) -> bytes:
+    return codec.encode_retour(answer) if isinstance(answer, m.Retour) else codec.encode(answer)
+
+
+def declaration_answer(
+    message: m.Wmo323,
+    codes: tuple[str, ...],
+    lines: dict[str, tuple[str, ...]],
+    granted_cents: int,
+    today: date,
+) -> m.Wmo325:
+    """The WMO325 answering a WMO323: the header's codes, and when the declaration was
+    judged line by line, each Prestatie with its codes and the granted total."""
+    header = message.header
+    d = message.declaratie
+    judged = bool(lines)
+    clienten = []
+    for ci, client in enumerate(d.clienten, 1):
+        prestaties = []
+        for pi, p in enumerate(client.prestaties, 1):
+            path = f"/Bericht/Declaratie/Clienten/Client[{ci}]/Prestaties/Prestatie[{pi}]"
+            prestaties.append(
+                m.Prestatie325(
+                    **msgspec.structs.asdict(p),
+                    retour_codes=list(lines.get(path, (r.NOT_JUDGED,))),
+                )
+            )
+        clienten.append(
+            m.Client325(bsn=client.bsn, prestaties=prestaties, retour_codes=[r.ACCEPTED])
+        )
+    return m.Wmo325(
+        header=m.Header325(
+            bericht_code=m.KINDS["wmo325"][0],
+            afzender=header.ontvanger,
+            ontvanger=header.afzender,
+            bericht_identificatie=m.BerichtIdentificatie(
+                identificatie=r.retour_id(message), dagtekening=today
+            ),
+            declaratie_identificatie=header.bericht_identificatie,
+            xsd_versie_declaratie=header.xsd_versie,
+            retour_codes=list(codes if not judged else (r.ACCEPTED,)),
+        ),
+        declaratie_antwoord=m.DeclaratieAntwoord(
+            declaratie_nummer=d.declaratie_nummer,
+            totaal_ingediend_bedrag=d.totaal_ingediend_bedrag,
+            totaal_toegekend_bedrag=m.TotaalBedragMetDC(
+                totaal_bedrag=abs(granted_cents), debet_credit="D" if granted_cents >= 0 else "C"
+            ),
+            clienten=clienten if judged else None,
+            retour_codes=list(codes),
+        )
+        if judged or codes == ("9333",)
+        else None,
+    )
 
 
 def _latest(case: Case, event_type: str, attr: str, day: date) -> int | None:

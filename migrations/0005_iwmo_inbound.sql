@@ -21,3 +21,14 @@ CREATE TABLE IF NOT EXISTS iwmo_case_key (
     case_id  TEXT NOT NULL,
     PRIMARY KEY (tenant, kind, key)
 );
+
+-- A municipality's own WMO325: its retour codes per declared line, as received.
+CREATE TABLE IF NOT EXISTS iwmo_declaration_outcome (
+    tenant             TEXT NOT NULL,
+    provider           TEXT NOT NULL,
+    declaratie_nummer  TEXT NOT NULL,
+    referentie_nummer  TEXT NOT NULL,
+    retour_codes       TEXT NOT NULL,
+    recorded_at        TEXT NOT NULL,
+    PRIMARY KEY (tenant, provider, declaratie_nummer, referentie_nummer)
+);
