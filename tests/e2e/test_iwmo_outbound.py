@@ -185,3 +185,95 @@ def test_an_erased_clients_message_cannot_be_built_410(live: Live, client: httpx
     assert "erased" in msg["problem"]
     r = client.get(f"/v1/iwmo/outbox/{msg['id']}", headers=aanbieder)
     assert r.status_code == 410
+
+
+def test_the_declaration_cycle_declare_submit_correct(
+    live: Live, client: httpx.Client, monkeypatch
+) -> None:
+    from iwmo.messages import Wmo323
+
+    monkeypatch.setenv("CASELOG_EXAMPLE_TARIFFS", "1")
+    cid = case_with_client(client, live, "o-4")
+    aanbieder = live.token("provider")
+    ok(client.post(f"/v1/cases/{cid}/start", headers=aanbieder, json={"started_on": "2024-01-20"}))
+    ok(
+        client.post(
+            f"/v1/cases/{cid}/contacts",
+            headers=aanbieder,
+            json={"occurred_on": "2024-02-05", "minutes": 60, "kind": "direct"},
+        )
+    )
+    path = "/v1/iwmo/declarations/2024-02"
+    # the provider reads its WMO323 (by gemeentecode or name) and submits it unchanged
+    r = client.get(path, params={"municipality": "0355"}, headers=aanbieder)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("application/xml")
+    first = codec.decode(r.content)
+    assert isinstance(first, Wmo323)
+    (line,) = first.declaratie.clienten[0].prestaties
+    assert (line.geleverd_volume, line.product_tarief, line.ingediend_bedrag.bedrag) == (
+        1,
+        9000,
+        9000,
+    )
+    answer = client.post(
+        "/v1/iwmo/messages",
+        content=r.content,
+        headers={**aanbieder, "Content-Type": "application/xml"},
+    )
+    assert answer.status_code == 200, answer.text
+    # the month is declared now: nothing new to declare (409, rule C-07)
+    again = client.get(path, params={"municipality": "Zeist"}, headers=aanbieder)
+    assert again.status_code == 409
+    assert again.json()["rule"] == "C-07"
+    # a late contact: the next WMO323 credits the declared line and declares the new one
+    ok(
+        client.post(
+            f"/v1/cases/{cid}/contacts",
+            headers=aanbieder,
+            json={"occurred_on": "2024-02-26", "minutes": 60, "kind": "direct"},
+        )
+    )
+    second = codec.decode(
+        client.get(path, params={"municipality": "0355"}, headers=aanbieder).content
+    )
+    credit, debit = second.declaratie.clienten[0].prestaties
+    assert credit.ingediend_bedrag.debet_credit == "C"
+    assert credit.product_referentie.vorig_referentie_nummer == (
+        line.product_referentie.referentie_nummer
+    )
+    assert (debit.geleverd_volume, debit.ingediend_bedrag.bedrag) == (2, 18000)
+    # a municipality asks with the provider named; another provider is refused
+    gemeente = live.token("municipality")
+    r = client.get(path, params={"municipality": "0355", "provider": "98000001"}, headers=gemeente)
+    assert r.status_code == 200, r.text
+    other = live.token("provider", provider="aanbieder-b")
+    assert (
+        client.get(
+            path, params={"municipality": "0355", "provider": "aanbieder-a"}, headers=other
+        ).status_code
+        == 403
+    )
+
+
+def test_a_declaration_without_prices_is_a_409_naming_the_rule(
+    live: Live, client: httpx.Client, monkeypatch
+) -> None:
+    monkeypatch.delenv("CASELOG_EXAMPLE_TARIFFS", raising=False)
+    cid = case_with_client(client, live, "o-5")
+    aanbieder = live.token("provider")
+    ok(client.post(f"/v1/cases/{cid}/start", headers=aanbieder, json={"started_on": "2024-01-20"}))
+    ok(
+        client.post(
+            f"/v1/cases/{cid}/contacts",
+            headers=aanbieder,
+            json={"occurred_on": "2024-02-05", "minutes": 60, "kind": "direct"},
+        )
+    )
+    r = client.get(
+        "/v1/iwmo/declarations/2024-02", params={"municipality": "Zeist"}, headers=aanbieder
+    )
+    assert r.status_code == 409
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["rule"] == "C-03"
+    assert "no price" in r.json()["detail"]
