@@ -203,9 +203,6 @@ class _Walk:
             if index is None:
                 self.error(child_path, "unexpected element")
                 continue
-            if qname.namespace != ns:
-                self.error(child_path, f"element must be in namespace {ns}")
-                continue
             if index < pos:
                 self.error(child_path, "element out of order or repeated")
                 continue
@@ -214,6 +211,9 @@ class _Walk:
                     self.error(f"{path}/{skipped.xml}", "required element missing")
             field = fields[index]
             pos = index + 1
+            if qname.namespace != ns:
+                self.error(child_path, f"element must be in namespace {ns}")
+                continue
             values[field.name] = self.value(child, field, child_path, ns)
         for skipped in fields[pos:]:
             if skipped.required:
