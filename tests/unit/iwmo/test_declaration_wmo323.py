@@ -272,3 +272,25 @@ def test_an_erased_clients_declaration_cannot_be_built_410(world: World) -> None
     world.registry.erase("zou", "c-9", by="test")
     with pytest.raises(ClientErased):
         world.declaration()
+
+
+def test_the_cli_function_prints_the_same_wmo323_as_the_read(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from caselog.config import store_config
+    from iwmo.declaration import declaration_cli
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("CASELOG_DATABASE_URL", url)
+    monkeypatch.setenv("CASELOG_EXAMPLE_TARIFFS", "1")
+    app = CaseLog(store=store_config(url))
+    try:
+        w = World(app)
+        cid = w.zou_case("c-10", "TW-10")
+        w.app.record(cid, provider(), contact(date(2024, 2, 1), minutes=60))
+        expected = prestaties(w.declaration())
+    finally:
+        app.close()
+    # by iWmo codes: the provider's AGB and the gemeentecode of Houten
+    printed = codec.decode(declaration_cli("98000001", "0321", FEB))
+    assert prestaties(printed) == expected
