@@ -162,3 +162,304 @@ def test_dagtekening_after_today_gets_8848_and_writes_nothing(
     message = ex.wmo301("G1", later, ex.assignment("T1", START, date(2026, 12, 31)))
     assert retour(send(client, gemeente, message)).header_codes == ("8848",)
     assert case_ids(live) == []
+
+
+# --- each retour code of IWMO.md, provoked ------------------------------------------------
+END = date(2026, 12, 31)
+PRODUCT_1 = "/Bericht/Client/ToegewezenProducten/ToegewezenProduct[1]"
+START_1 = "/Bericht/Client/StartProducten/StartProduct[1]"
+STOP_1 = "/Bericht/Client/StopProducten/StopProduct[1]"
+
+
+def granted(client: httpx.Client, gemeente: dict[str, str], number: str = "T1", **kw) -> None:
+    bsn = kw.pop("bsn", ex.BSN)
+    message = ex.wmo301(f"G-{number}", START, ex.assignment(number, START, END, **kw), bsn=bsn)
+    assert codes(send(client, gemeente, message)) == {"0200"}
+
+
+def part_codes(response: httpx.Response, path: str) -> tuple[str, ...]:
+    answer = retour(response)
+    assert answer.body is not None, "a refused part comes back with the whole message"
+    return answer.codes[path]
+
+
+def events(live: Live, client: httpx.Client, headers: dict[str, str]) -> list[str]:
+    return [e["type"] for cid in case_ids(live) for e in history(client, headers, cid)]
+
+
+def test_305_for_an_unknown_assignment_gets_9019_and_writes_nothing(
+    live: Live, client: httpx.Client, aanbieder: dict[str, str]
+) -> None:
+    got = send(client, aanbieder, ex.wmo305("S1", START, "NOPE", START, START))
+    assert part_codes(got, START_1) == ("9019",)
+    assert case_ids(live) == []
+
+
+def test_305_twice_gets_9074_and_a_second_start_gets_9326(
+    live: Live, client: httpx.Client, gemeente: dict[str, str], aanbieder: dict[str, str]
+) -> None:
+    granted(client, gemeente)
+    send(client, aanbieder, ex.wmo305("S1", START, "T1", START, START))
+    again = send(client, aanbieder, ex.wmo305("S2", START, "T1", START, START))
+    assert part_codes(again, START_1) == ("9074",)
+    later = START + timedelta(days=3)
+    other = send(client, aanbieder, ex.wmo305("S3", later, "T1", START, later))
+    assert part_codes(other, START_1) == ("9326",)
+    assert events(live, client, gemeente).count("CareStarted") == 1
+
+
+def test_307_without_the_current_start_gets_9069(
+    client: httpx.Client, gemeente: dict[str, str], aanbieder: dict[str, str]
+) -> None:
+    granted(client, gemeente)
+    stop = ex.wmo307("E1", START, "T1", START, START, START)
+    assert part_codes(send(client, aanbieder, stop), STOP_1) == ("9069",)
+
+
+def test_withdrawing_a_start_after_care_ended_gets_9071(
+    client: httpx.Client, gemeente: dict[str, str], aanbieder: dict[str, str]
+) -> None:
+    granted(client, gemeente)
+    send(client, aanbieder, ex.wmo305("S1", START, "T1", START, START))
+    stop_day = date(2026, 3, 1)
+    send(client, aanbieder, ex.wmo307("E1", stop_day, "T1", START, START, stop_day))
+    withdraw = ex.wmo305("S2", stop_day, "T1", START, START, status="3")
+    assert part_codes(send(client, aanbieder, withdraw), START_1) == ("9071",)
+
+
+def test_317_on_a_number_that_is_not_current_gets_9351_and_0233_inside(
+    live: Live, client: httpx.Client, gemeente: dict[str, str], aanbieder: dict[str, str]
+) -> None:
+    granted(client, gemeente)
+    send(client, aanbieder, ex.wmo305("S1", START, "T1", START, START))
+    ask = ex.wmo317("W1", START, "REF9", "OTHER", START + timedelta(days=7), hours=2)
+    answer = retour(send(client, aanbieder, ask))
+    assert answer.codes["/Bericht/Client/Verzoek"] == ("9351",)
+    inner = "/Bericht/Client/Verzoek/TeWijzigenProducten/TeWijzigenProduct[1]"
+    assert answer.codes[inner] == ("9351",)
+    assert "ChangeRequested" not in events(live, client, gemeente)
+
+
+def test_unknown_referentie_aanbieder_gets_9379(
+    live: Live, client: httpx.Client, gemeente: dict[str, str]
+) -> None:
+    message = ex.wmo301("G1", START, ex.assignment("T1", START, END, referentie="NO-SUCH"))
+    assert part_codes(send(client, gemeente, message), PRODUCT_1) == ("9379",)
+    assert case_ids(live) == []
+    answer = retour(send(client, gemeente, ex.wmo319("A1", START, "NO-SUCH")))
+    assert answer.codes["/Bericht/Antwoord"] == ("9379",)
+
+
+def test_a_toewijzing_nummer_of_another_clients_case_gets_9332(
+    live: Live, client: httpx.Client, gemeente: dict[str, str]
+) -> None:
+    granted(client, gemeente)
+    other = ex.wmo301("G2", START, ex.assignment("T1", START, END), bsn="111222333")
+    assert part_codes(send(client, gemeente, other), PRODUCT_1) == ("9332",)
+    assert len(case_ids(live)) == 1
+
+
+def test_an_unknown_product_code_gets_S329_and_the_other_part_is_applied(
+    live: Live, client: httpx.Client, gemeente: dict[str, str]
+) -> None:
+    message = ex.wmo301(
+        "G1",
+        START,
+        ex.assignment("T1", START, END),
+        ex.assignment("T2", START, END, code="02Z99"),
+    )
+    answer = retour(send(client, gemeente, message))
+    assert answer.codes[PRODUCT_1] == ("0200",)
+    assert answer.codes[PRODUCT_1.replace("[1]", "[2]")] == ("S329",)
+    assert events(live, client, gemeente) == ["CaseOpened", "IndicationGranted"]
+
+
+def test_a_gemeentecode_outside_the_region_gets_S300(
+    live: Live, client: httpx.Client, aanbieder: dict[str, str]
+) -> None:
+    message = ex.wmo305("S1", START, "T1", START, START)
+    message = msgspec_replace_ontvanger(message, "0505")
+    assert retour(send(client, aanbieder, message)).header_codes == ("S300",)
+
+
+def msgspec_replace_ontvanger(message: Bericht, code: str) -> Bericht:
+    import msgspec
+
+    header = msgspec.structs.replace(message.header, ontvanger=code)  # type: ignore[attr-defined]
+    return msgspec.structs.replace(message, header=header)
+
+
+def test_a_lifecycle_rule_refusal_gets_0001_and_writes_nothing(
+    live: Live, client: httpx.Client, gemeente: dict[str, str]
+) -> None:
+    # C-05: 02A05 runs at most twelve months per allocation
+    too_long = ex.wmo301("G1", START, ex.assignment("T1", START, date(2027, 6, 30)))
+    assert part_codes(send(client, gemeente, too_long), PRODUCT_1) == ("0001",)
+    assert case_ids(live) == []
+
+
+# --- how 301 / 305 / 307 map onto the case -------------------------------------------------
+def test_a_new_number_with_another_volume_is_a_scale_change_R30(
+    live: Live, client: httpx.Client, gemeente: dict[str, str]
+) -> None:
+    granted(client, gemeente, hours=4)
+    change = date(2026, 4, 1)
+    message = ex.wmo301(
+        "G2",
+        change,
+        ex.assignment("T1", START, change - timedelta(days=1), reason="01"),
+        ex.assignment("T2", change, END, hours=2, decided=change),
+    )
+    assert codes(send(client, gemeente, message)) == {"0200"}
+    assert events(live, client, gemeente) == ["CaseOpened", "IndicationGranted", "ScaleChanged"]
+    [case_id] = case_ids(live)
+    state = client.get(f"/v1/cases/{case_id}", headers=gemeente).json()
+    assert state["volume"]["amount"] == "2"
+
+
+def test_reden_wijziging_13_withdraws_and_14_corrects_the_assignment(
+    live: Live, client: httpx.Client, gemeente: dict[str, str]
+) -> None:
+    granted(client, gemeente, hours=4)
+    fixed = ex.wmo301("G2", START, ex.assignment("T1", START, END, hours=5, reason="14"))
+    assert codes(send(client, gemeente, fixed)) == {"0200"}
+    removed = ex.wmo301("G3", START, ex.assignment("T1", START, START, reason="13"))
+    assert codes(send(client, gemeente, removed)) == {"0200"}
+    assert events(live, client, gemeente) == [
+        "CaseOpened",
+        "IndicationGranted",
+        "EventCorrected",
+        "EventRetracted",
+    ]
+
+
+def test_a_later_einddatum_on_the_same_number_is_an_extension(
+    live: Live, client: httpx.Client, gemeente: dict[str, str]
+) -> None:
+    granted(client, gemeente)
+    longer = ex.wmo301("G2", START, ex.assignment("T1", START, date(2027, 1, 4), reason="04"))
+    assert codes(send(client, gemeente, longer)) == {"0200"}
+    repeated = ex.wmo301("G3", START, ex.assignment("T1", START, date(2027, 1, 4)))
+    assert codes(send(client, gemeente, repeated)) == {"0200"}
+    assert events(live, client, gemeente) == [
+        "CaseOpened",
+        "IndicationGranted",
+        "IndicationExtended",
+    ]
+
+
+def test_withdrawn_start_and_stop_are_retractions_and_a_pause_ends_with_reason_20(
+    live: Live, client: httpx.Client, gemeente: dict[str, str], aanbieder: dict[str, str]
+) -> None:
+    granted(client, gemeente)
+    send(client, aanbieder, ex.wmo305("S1", START, "T1", START, START))
+    withdraw = ex.wmo305("S2", START, "T1", START, START, status="3")
+    assert codes(send(client, aanbieder, withdraw)) == {"0200"}
+    restart = START + timedelta(days=2)
+    assert codes(send(client, aanbieder, ex.wmo305("S3", restart, "T1", START, restart))) == {
+        "0200"
+    }
+    pause = date(2026, 5, 1)
+    stop = ex.wmo307("E1", pause, "T1", START, restart, pause, reason="20")
+    assert codes(send(client, aanbieder, stop)) == {"0200"}
+    [case_id] = case_ids(live)
+    state = client.get(f"/v1/cases/{case_id}", headers=gemeente).json()
+    assert state["status"] == "ended"
+    unstop = ex.wmo307("E2", pause, "T1", START, restart, pause, reason="20", status="3")
+    assert codes(send(client, aanbieder, unstop)) == {"0200"}
+    state = client.get(f"/v1/cases/{case_id}", headers=gemeente).json()
+    assert state["status"] == "active"
+    assert events(live, client, gemeente)[-1] == "EventRetracted"
+
+
+# --- idempotency across a crash between apply and answer -----------------------------------
+def forget_answers(live: Live) -> None:
+    """As if the server died after applying but before storing the retour: the ledger row
+    is still pending and stale, so a resend runs the message again."""
+    from projections.store import ViewStore
+
+    views = ViewStore(live.app.store)
+    with views.transaction() as cur:
+        cur.execute(
+            views.sql(
+                "UPDATE idempotency SET status = 0, body = '', created_at = ? WHERE actor LIKE ?"
+            ),
+            ("2000-01-01T00:00:00+00:00", "iwmo:%"),
+        )
+    views.close()
+
+
+@pytest.mark.parametrize("kind", ["wmo301", "wmo305", "wmo315"])
+def test_a_resend_after_a_crash_between_apply_and_answer_applies_nothing(
+    live: Live, client: httpx.Client, gemeente: dict[str, str], aanbieder: dict[str, str], kind: str
+) -> None:
+    if kind == "wmo305":
+        granted(client, gemeente)
+    message, headers = {
+        "wmo301": (ex.wmo301("G1", START, ex.assignment("T1", START, END)), gemeente),
+        "wmo305": (ex.wmo305("S1", START, "T1", START, START), aanbieder),
+        "wmo315": (ex.wmo315("V1", START, "REF1", START), aanbieder),
+    }[kind]
+    first = send(client, headers, message)
+    before = events(live, client, gemeente)
+    forget_answers(live)
+    again = send(client, headers, message)
+    assert again.headers.get("idempotent-replayed") is None  # it really ran again
+    assert codes(again) == codes(first) == {"0200"}
+    assert events(live, client, gemeente) == before
+
+
+# --- the JSON API and the message path record the same facts -------------------------------
+def test_json_api_and_messages_record_the_same_events_for_the_same_facts(
+    live: Live, client: httpx.Client, gemeente: dict[str, str], aanbieder: dict[str, str]
+) -> None:
+    # through messages
+    granted(client, gemeente)
+    send(client, aanbieder, ex.wmo305("S1", START, "T1", START, START))
+    stop_day = date(2026, 6, 30)
+    send(client, aanbieder, ex.wmo307("E1", stop_day, "T1", START, START, stop_day, reason="22"))
+    [by_message] = case_ids(live)
+    # through JSON
+    opened = client.post(
+        "/v1/cases",
+        json={
+            "client_ref": "json-client",
+            "municipality": "Houten",
+            "provider": "aanbieder-a",
+            "referred_on": START.isoformat(),
+        },
+        headers=gemeente,
+    )
+    assert opened.status_code == 201, opened.text
+    case_id = opened.json()["case_id"]
+    for path, body, headers in [
+        (
+            "indications",
+            {
+                "assignment_number": "J1",
+                "product": "02A05",
+                "volume": {"amount": "4", "unit": "hour", "frequency": "week"},
+                "decided_on": START.isoformat(),
+                "starts_on": START.isoformat(),
+                "ends_on": END.isoformat(),
+                "decision_ref": "iwmo-J1",
+            },
+            gemeente,
+        ),
+        ("start", {"started_on": START.isoformat()}, aanbieder),
+        ("end", {"ended_on": stop_day.isoformat(), "reason": "22"}, aanbieder),
+    ]:
+        got = client.post(f"/v1/cases/{case_id}/{path}", json=body, headers=headers)
+        assert got.status_code == 200, got.text
+
+    def facts(cid: str) -> list[tuple[str, dict]]:
+        out = []
+        for e in history(client, gemeente, cid):
+            data = {k: v for k, v in e["data"].items() if k not in ("client_ref",)}
+            if "assignment_number" in data:
+                data["decision_ref"] = data["decision_ref"].replace("J1", "T1")
+                data["assignment_number"] = "T1"
+            out.append((e["type"], e["occurred_on"], data))
+        return out
+
+    assert facts(by_message) == facts(case_id)
