@@ -6,6 +6,8 @@ from datetime import date, timedelta
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from caselog.application import today
 from iwmo import codec
@@ -463,3 +465,31 @@ def test_json_api_and_messages_record_the_same_events_for_the_same_facts(
         return out
 
     assert facts(by_message) == facts(case_id)
+
+
+# --- fuzzing the endpoint: bad input gets a clear answer, never a 5xx -------------------------
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_mangled_messages_over_http_never_get_a_5xx(
+    client: httpx.Client, aanbieder: dict[str, str], gemeente: dict[str, str], data: st.DataObject
+) -> None:
+    kind = data.draw(st.sampled_from(["301", "305", "307"]))
+    message, headers = {
+        "301": (ex.wmo301("G1", START, ex.assignment("T1", START, END)), gemeente),
+        "305": (ex.wmo305("S1", START, "T1", START, START), aanbieder),
+        "307": (ex.wmo307("E1", START, "T1", START, START, START), aanbieder),
+    }[kind]
+    raw = bytearray(codec.encode(message))
+    for _ in range(data.draw(st.integers(0, 3))):
+        at = data.draw(st.integers(0, len(raw) - 1))
+        raw[at : at + data.draw(st.integers(0, 6))] = data.draw(
+            st.sampled_from([b"", b"0", b"9", b"<", b"&amp;", b"x", b"\xff", b"2026-02-30"])
+        )
+    got = send(client, headers, bytes(raw))
+    assert got.status_code in (200, 400, 403, 409, 422), got.text
+    if got.status_code == 200:
+        retour(got)
