@@ -11,33 +11,20 @@ applied events carry (``iwmo.inbound``), as for the JSON API.
 
 from __future__ import annotations
 
-import hashlib
-import os
 from typing import Any
 
 import anyio
 from litestar import Request, Response, post
 
 from api.context import services
-from api.idempotency import PENDING, request_hash
 from api.problems import FieldError, Forbidden, problem
 from caselog.application import today
 from domain.values import Actor
 from iwmo import codec, parties, xml
-from iwmo import retour as r
-from iwmo.inbound import Inbound, encode_answer, refusal
+from iwmo.inbound import Inbound, StillRunning, pseudonym_key, receive_once
 from iwmo.messages import Bericht, Retour
 
 XML = "application/xml"
-
-
-def pseudonym_key(jwt_key: str) -> bytes:
-    """The key of the BSN digests (``iwmo_client``); defaults to one derived from the JWT
-    secret. Set CASELOG_PSEUDONYM_KEY in production and never change it."""
-    configured = os.environ.get("CASELOG_PSEUDONYM_KEY")
-    return (
-        configured or hashlib.sha256(b"caselog-pseudonym:" + jwt_key.encode()).hexdigest()
-    ).encode()
 
 
 def decode(body: bytes) -> Bericht | Response[Any]:
@@ -82,35 +69,17 @@ async def receive_message(request: Request[Any, Any, Any], actor: Actor) -> Resp
         parties.check_sender(actor, cat, message)
     except parties.WrongSender as error:
         raise Forbidden(str(error)) from None
-    header = message.header  # type: ignore[attr-defined]
-    sender = f"iwmo:{header.afzender}"
-    identificatie = header.bericht_identificatie.identificatie
-    digest = request_hash("IWMO", message.KIND, body)
-    ledger = svc.idempotency
-    stored = await anyio.to_thread.run_sync(
-        ledger.claim, actor.tenant, sender, identificatie, digest
-    )
-    day = today()
-    if stored is not None:
-        if stored.request_hash != digest:
-            answer = refusal(message, r.IDENTIFICATIE_NOT_UNIQUE, day)
-            return Response(encode_answer(answer), media_type=XML)
-        if stored.status == PENDING:
-            resp = problem(409, "in-progress", "Conflict", "this message is still being applied")
-            resp.headers["Retry-After"] = "1"
-            return resp
-        return Response(stored.body, media_type=XML, headers={"Idempotent-Replayed": "true"})
     inbound = Inbound(svc.app, svc.views, pseudonym_key(svc.jwt_key))
     try:
-        answer = await anyio.to_thread.run_sync(inbound.receive, actor, message, day)
-        data = encode_answer(answer)
-    except BaseException:
-        await anyio.to_thread.run_sync(ledger.release, actor.tenant, sender, identificatie)
-        raise
-    await anyio.to_thread.run_sync(
-        ledger.complete, actor.tenant, sender, identificatie, 200, data, {"content-type": XML}
-    )
-    return Response(data, media_type=XML)
+        data, replayed = await anyio.to_thread.run_sync(
+            receive_once, inbound, svc.idempotency, actor, message, body, today()
+        )
+    except StillRunning as running:
+        resp = problem(409, "in-progress", "Conflict", str(running))
+        resp.headers["Retry-After"] = "1"
+        return resp
+    headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    return Response(data, media_type=XML, headers=headers)
 
 
 IWMO_INBOUND = [receive_message]

@@ -188,6 +188,46 @@ def cmd_retention(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_iwmo(args: argparse.Namespace) -> int:
+    """iWmo batch use: import message files (answers written beside them), or print a
+    provider's WMO323 declaration for a month."""
+    if args.action == "declaration":
+        from iwmo.declaration import declaration_cli
+
+        sys.stdout.buffer.write(
+            declaration_cli(args.provider, args.municipality, args.month, args.tenant)
+        )
+        return 0
+    from pathlib import Path
+
+    from api.auth import secret
+    from api.idempotency import IdempotencyStore
+    from caselog.application import today
+    from iwmo.cli import import_messages
+    from iwmo.inbound import pseudonym_key
+    from projections.store import ViewStore
+
+    app = _app(args.database_url)
+    views = ViewStore(app.store)
+    try:
+        summary = import_messages(
+            [Path(p) for p in args.paths],
+            app=app,
+            views=views,
+            ledger=IdempotencyStore(views),
+            pseudonym_key=pseudonym_key(secret()),
+            today=today(),
+            out=Path(args.out) if args.out else None,
+            workers=args.workers,
+            progress=_progress,
+        )
+    finally:
+        views.close()
+        app.close()
+    print("\n".join(summary.lines()))
+    return 1 if summary.refused else 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="caselog", description=__doc__)
     p.add_argument(
@@ -241,6 +281,17 @@ def parser() -> argparse.ArgumentParser:
     rt.add_argument("action", choices=["report"])
     rt.add_argument("--on", help="the date to judge on (default today)")
     rt.set_defaults(func=cmd_retention)
+
+    iw = sub.add_parser("iwmo", help="iWmo 3.2 messages: import files, print a declaration")
+    iw.add_argument("action", choices=["import", "declaration"])
+    iw.add_argument("paths", nargs="*", help="message files or folders (import)")
+    iw.add_argument("--out", help="folder for the retour messages (default: beside each file)")
+    iw.add_argument("--workers", type=int, default=8, help="clients applied in parallel")
+    iw.add_argument("--provider", help="declaration: provider id or AGB code")
+    iw.add_argument("--municipality", help="declaration: municipality name or gemeentecode")
+    iw.add_argument("--month", help="declaration: YYYY-MM")
+    iw.add_argument("--tenant", help="declaration: the region (default: found from the codes)")
+    iw.set_defaults(func=cmd_iwmo)
 
     pr = sub.add_parser("projections", help="projection status and rebuild")
     pr.add_argument("action", choices=["status", "rebuild", "follow"])

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -783,6 +784,50 @@ class Inbound:
                     row,
                 )
         return message
+
+
+class StillRunning(Exception):
+    """The first delivery of this message is still being applied (HTTP 409, retry)."""
+
+
+def pseudonym_key(jwt_secret: str) -> bytes:
+    """The key of the BSN digests (``iwmo_client``): CASELOG_PSEUDONYM_KEY, by default one
+    derived from the JWT secret. Set it in production and never change it: the digests of
+    clients already known would no longer match."""
+    configured = os.environ.get("CASELOG_PSEUDONYM_KEY")
+    derived = hashlib.sha256(b"caselog-pseudonym:" + jwt_secret.encode()).hexdigest()
+    return (configured or derived).encode()
+
+
+def receive_once(
+    inbound: Inbound, ledger: Any, actor: Actor, message: m.Bericht, body: bytes, today: date
+) -> tuple[bytes, bool]:
+    """Apply a message at most once and answer it; ``(answer, replayed)``.
+
+    The ledger is the idempotency table (``api.idempotency.IdempotencyStore``) keyed by
+    Afzender + Identificatie: a resend gets the first answer, another message with a used
+    Identificatie a 9056 refusal, and a delivery whose answer was lost (a crash) runs again,
+    safely, because the applied events carry the unit's request key."""
+    from api.idempotency import PENDING
+
+    header = message.header  # type: ignore[attr-defined]
+    sender = f"iwmo:{header.afzender}"
+    ident = header.bericht_identificatie.identificatie
+    digest = hashlib.sha256(f"IWMO {message.KIND}\n".encode() + body).hexdigest()
+    stored = ledger.claim(actor.tenant, sender, ident, digest)
+    if stored is not None:
+        if stored.request_hash != digest:
+            return encode_answer(refusal(message, r.IDENTIFICATIE_NOT_UNIQUE, today)), False
+        if stored.status == PENDING:
+            raise StillRunning(f"message {ident} of {header.afzender} is still being applied")
+        return stored.body, True
+    try:
+        data = encode_answer(inbound.receive(actor, message, today))
+    except BaseException:
+        ledger.release(actor.tenant, sender, ident)
+        raise
+    ledger.complete(actor.tenant, sender, ident, 200, data, {"content-type": "application/xml"})
+    return data, False
 
 
 def refusal(message: m.Bericht, code: str, today: date) -> m.Retour | m.Wmo325:

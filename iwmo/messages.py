@@ -106,11 +106,12 @@ LandCode = Annotated[str, Meta(pattern=r"^[A-Z]{2}$")]
 
 
 def elfproef(bsn: str) -> bool:
-    """The BSN eleven-check: 9*d1 + 8*d2 + ... + 2*d8 - 1*d9 is a multiple of 11, not 0."""
-    if len(bsn) != 9 or not bsn.isdigit():
+    """The BSN eleven-check: 9*d1 + 8*d2 + ... + 2*d8 - 1*d9 is a multiple of 11 (and the
+    number is not all zeros): the same check as ``caselog.registry.bsn_is_valid``."""
+    if len(bsn) != 9 or not bsn.isdigit() or bsn == "000000000":
         return False
     total = sum(int(d) * w for d, w in zip(bsn, (9, 8, 7, 6, 5, 4, 3, 2, -1), strict=True))
-    return total % 11 == 0 and total != 0
+    return total % 11 == 0
 
 
 CHECKS: dict[str, Any] = {"elfproef": (elfproef, "fails the BSN eleven-check")}
