@@ -3,10 +3,10 @@
 The body is parsed hardened (``iwmo.xml``) and checked against caselog's models of the
 standard (``iwmo.codec``): not well-formed or not iWmo 3.2 is a 400, a schema breach a 422
 naming each element path, an Afzender that is not the caller's own code a 403. The message
-ledger is the Idempotency-Key table keyed by Afzender + Identificatie: a resend gets the
-first retour again and applies nothing; another message with a used Identificatie gets a
-retour with 9056. A crash between apply and answer is covered by the request key the
-applied events carry (``iwmo.inbound``), as for the JSON API.
+ledger (``iwmo.ledger``) keyed by Afzender + Identificatie answers a resend with the first
+retour and applies nothing; another message with a used Identificatie gets a retour with
+9056. A crash between apply and answer is covered by the request key the applied events
+carry (``iwmo.inbound``), as for the JSON API.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from api.problems import FieldError, Forbidden, problem
 from caselog.application import today
 from domain.values import Actor
 from iwmo import codec, parties, xml
-from iwmo.inbound import Inbound, StillRunning, pseudonym_key, receive_once
+from iwmo.inbound import Inbound, pseudonym_key
+from iwmo.ledger import receive_once
 from iwmo.messages import Bericht, Retour
 
 XML = "application/xml"
@@ -70,14 +71,9 @@ async def receive_message(request: Request[Any, Any, Any], actor: Actor) -> Resp
     except parties.WrongSender as error:
         raise Forbidden(str(error)) from None
     inbound = Inbound(svc.app, svc.views, pseudonym_key(svc.jwt_key))
-    try:
-        data, replayed = await anyio.to_thread.run_sync(
-            receive_once, inbound, svc.idempotency, actor, message, body, today()
-        )
-    except StillRunning as running:
-        resp = problem(409, "in-progress", "Conflict", str(running))
-        resp.headers["Retry-After"] = "1"
-        return resp
+    data, replayed = await anyio.to_thread.run_sync(
+        receive_once, inbound, svc.views, actor, message, body, today()
+    )
     headers = {"Idempotent-Replayed": "true"} if replayed else {}
     return Response(data, media_type=XML, headers=headers)
 

@@ -201,7 +201,6 @@ def cmd_iwmo(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from api.auth import secret
-    from api.idempotency import IdempotencyStore
     from caselog.application import today
     from iwmo.cli import import_messages
     from iwmo.inbound import pseudonym_key
@@ -214,7 +213,6 @@ def cmd_iwmo(args: argparse.Namespace) -> int:
             [Path(p) for p in args.paths],
             app=app,
             views=views,
-            ledger=IdempotencyStore(views),
             pseudonym_key=pseudonym_key(secret()),
             today=today(),
             out=Path(args.out) if args.out else None,

@@ -23,7 +23,8 @@ from domain.catalogue import Catalogues
 from domain.values import Actor
 from iwmo import codec, xml
 from iwmo import messages as m
-from iwmo.inbound import Inbound, StillRunning, receive_once
+from iwmo.inbound import Inbound
+from iwmo.ledger import receive_once
 from projections.store import ViewStore
 
 RETOUR_SUFFIX = ".retour.xml"
@@ -91,7 +92,6 @@ def import_messages(
     *,
     app: CaseLog,
     views: ViewStore,
-    ledger: object,
     pseudonym_key: bytes,
     today: date,
     out: Path | None = None,
@@ -124,11 +124,7 @@ def import_messages(
     def run(batch: list[tuple[Path, bytes, m.Bericht, Actor]]) -> list[tuple[Path, bytes, bool]]:
         results = []
         for path, body, message, actor in batch:
-            try:
-                data, replayed = receive_once(inbound, ledger, actor, message, body, today)
-            except StillRunning as running:
-                summary.refused[str(path)] = str(running)
-                continue
+            data, replayed = receive_once(inbound, views, actor, message, body, today)
             target = (out or path.parent) / (path.stem + RETOUR_SUFFIX)
             target.write_bytes(data)
             results.append((path, data, replayed))

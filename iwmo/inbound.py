@@ -154,28 +154,19 @@ class Inbound:
         return hmac.new(self.key, f"{tenant}:{bsn}".encode(), hashlib.sha256).hexdigest()
 
     def client_ref(self, msg: Message, bsn: str, create: bool = True) -> str | None:
-        """The pseudonymous client_ref of a BSN in this tenant; a new one when unknown."""
+        """The pseudonymous client_ref of a BSN in this tenant. Unknown: a new one derived
+        from the message (so a resend after a crash proposes the same), recorded by
+        ``index`` once something was saved for the client."""
         tenant = msg.actor.tenant
-        digest = self._digest(tenant, bsn)
         rows = self.views.query(
             "SELECT client_ref FROM iwmo_client WHERE tenant = ? AND bsn_digest = ?",
-            (tenant, digest),
+            (tenant, self._digest(tenant, bsn)),
         )
         if rows:
             return str(rows[0][0])
         if not create:
             return None
-        # Derived from the message, so a resend after a crash proposes the same ref.
-        proposal = "c-" + uuid5(NAMESPACE_URL, f"caselog:{tenant}:{msg.key}:{bsn}").hex[:20]
-        with self.views.transaction() as cur:
-            cur.execute(
-                self.views.sql(
-                    "INSERT INTO iwmo_client (tenant, bsn_digest, client_ref) VALUES (?, ?, ?) "
-                    "ON CONFLICT (tenant, bsn_digest) DO NOTHING"
-                ),
-                (tenant, digest, proposal),
-            )
-        return self.client_ref(msg, bsn, create=False)
+        return "c-" + uuid5(NAMESPACE_URL, f"caselog:{tenant}:{msg.key}:{bsn}").hex[:20]
 
     def register(self, msg: Message, client_ref: str, client: Any) -> None:
         """Put the message's identity of the client into the encrypted registry."""
@@ -211,16 +202,6 @@ class Inbound:
                 (tenant, client_ref, provider),
             )
         return UUID(str(rows[0][0])) if rows else None
-
-    def remember(self, tenant: str, kind: str, key: str, case_id: UUID) -> None:
-        with self.views.transaction() as cur:
-            cur.execute(
-                self.views.sql(
-                    "INSERT INTO iwmo_case_key (tenant, kind, key, case_id) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT (tenant, kind, key) DO UPDATE SET case_id = excluded.case_id"
-                ),
-                (tenant, kind, key, str(case_id)),
-            )
 
     def load(self, msg: Message, case_id: UUID) -> Case | None:
         try:
@@ -284,13 +265,32 @@ class Inbound:
             return False
         return True
 
-    def index(self, msg: Message, unit: Unit, client_ref: str) -> None:
+    def index(self, msg: Message, unit: Unit, client_ref: str, bsn: str | None) -> None:
+        """Record, in one transaction, how later messages find this unit's case: its
+        assignment numbers, request references, the client + provider, and (``bsn``) the
+        client's BSN digest."""
         tenant = msg.actor.tenant
-        for number in unit.assignments:
-            self.remember(tenant, "assignment", number, unit.case_id)
-        for ref in unit.requests:
-            self.remember(tenant, "request", f"{msg.provider}|{ref}", unit.case_id)
-        self.remember(tenant, "client", f"{client_ref}|{msg.provider}", unit.case_id)
+        keys = [("assignment", number) for number in unit.assignments]
+        keys += [("request", f"{msg.provider}|{ref}") for ref in unit.requests]
+        keys.append(("client", f"{client_ref}|{msg.provider}"))
+        with self.views.transaction() as cur:
+            if bsn is not None:
+                cur.execute(
+                    self.views.sql(
+                        "INSERT INTO iwmo_client (tenant, bsn_digest, client_ref) "
+                        "VALUES (?, ?, ?) ON CONFLICT (tenant, bsn_digest) DO NOTHING"
+                    ),
+                    (tenant, self._digest(tenant, bsn), client_ref),
+                )
+            for kind, key in keys:
+                cur.execute(
+                    self.views.sql(
+                        "INSERT INTO iwmo_case_key (tenant, kind, key, case_id) "
+                        "VALUES (?, ?, ?, ?) ON CONFLICT (tenant, kind, key) "
+                        "DO UPDATE SET case_id = excluded.case_id"
+                    ),
+                    (tenant, kind, key, str(unit.case_id)),
+                )
 
     def product(self, msg: Message, product: m.Product | None, on: date) -> str:
         if product is None or product.code is None:
@@ -348,7 +348,7 @@ class Inbound:
             for n, p in products:
                 codes.setdefault(f"{base}[{n}]", (r.ACCEPTED,))
                 unit.assignments.append(p.toewijzing_nummer)
-            self.index(msg, unit, client_ref)
+            self.index(msg, unit, client_ref, client.bsn)
             return
         # New numbers first (in start order), then changes to known ones: a shortened old
         # assignment is then seen against the scale change that withdrew it.
@@ -380,7 +380,7 @@ class Inbound:
         if not unit.assignments:
             return
         if self.save(msg, unit, 1, codes):
-            self.index(msg, unit, client_ref)
+            self.index(msg, unit, client_ref, client.bsn)
             self.register(msg, client_ref, client)
 
     def assignment_step(self, msg: Message, case: Case, p: m.ToegewezenProduct) -> Step | None:
@@ -599,7 +599,7 @@ class Inbound:
                 unit = self.fresh_unit(msg, uuid5(NAMESPACE_URL, key), referral, n)
                 unit.requests.append(p.referentie_aanbieder)
                 if self.save(msg, unit, n, codes):
-                    self.index(msg, unit, client_ref)
+                    self.index(msg, unit, client_ref, client.bsn)
                     self.register(msg, client_ref, client)
                 codes.setdefault(path, (r.ACCEPTED,))
             except Refused as refusal:
@@ -648,8 +648,8 @@ class Inbound:
                 )
             unit.requests.append(verzoek.referentie_aanbieder)
             codes[base] = (r.ACCEPTED,)
-            if self.save(msg, unit, 1, codes) and client_ref is not None:
-                self.index(msg, unit, client_ref)
+            if self.save(msg, unit, 1, codes):
+                self.index(msg, unit, unit.case.state.client_ref, None)
         except Refused as refusal:
             codes[base] = (refusal.code,)
             for path, value in list(codes.items()):
@@ -786,10 +786,6 @@ class Inbound:
         return message
 
 
-class StillRunning(Exception):
-    """The first delivery of this message is still being applied (HTTP 409, retry)."""
-
-
 def pseudonym_key(jwt_secret: str) -> bytes:
     """The key of the BSN digests (``iwmo_client``): CASELOG_PSEUDONYM_KEY, by default one
     derived from the JWT secret. Set it in production and never change it: the digests of
@@ -797,37 +793,6 @@ def pseudonym_key(jwt_secret: str) -> bytes:
     configured = os.environ.get("CASELOG_PSEUDONYM_KEY")
     derived = hashlib.sha256(b"caselog-pseudonym:" + jwt_secret.encode()).hexdigest()
     return (configured or derived).encode()
-
-
-def receive_once(
-    inbound: Inbound, ledger: Any, actor: Actor, message: m.Bericht, body: bytes, today: date
-) -> tuple[bytes, bool]:
-    """Apply a message at most once and answer it; ``(answer, replayed)``.
-
-    The ledger is the idempotency table (``api.idempotency.IdempotencyStore``) keyed by
-    Afzender + Identificatie: a resend gets the first answer, another message with a used
-    Identificatie a 9056 refusal, and a delivery whose answer was lost (a crash) runs again,
-    safely, because the applied events carry the unit's request key."""
-    from api.idempotency import PENDING
-
-    header = message.header  # type: ignore[attr-defined]
-    sender = f"iwmo:{header.afzender}"
-    ident = header.bericht_identificatie.identificatie
-    digest = hashlib.sha256(f"IWMO {message.KIND}\n".encode() + body).hexdigest()
-    stored = ledger.claim(actor.tenant, sender, ident, digest)
-    if stored is not None:
-        if stored.request_hash != digest:
-            return encode_answer(refusal(message, r.IDENTIFICATIE_NOT_UNIQUE, today)), False
-        if stored.status == PENDING:
-            raise StillRunning(f"message {ident} of {header.afzender} is still being applied")
-        return stored.body, True
-    try:
-        data = encode_answer(inbound.receive(actor, message, today))
-    except BaseException:
-        ledger.release(actor.tenant, sender, ident)
-        raise
-    ledger.complete(actor.tenant, sender, ident, 200, data, {"content-type": "application/xml"})
-    return data, False
 
 
 def refusal(message: m.Bericht, code: str, today: date) -> m.Retour | m.Wmo325:

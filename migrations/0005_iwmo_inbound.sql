@@ -32,3 +32,17 @@ CREATE TABLE IF NOT EXISTS iwmo_declaration_outcome (
     recorded_at        TEXT NOT NULL,
     PRIMARY KEY (tenant, provider, declaratie_nummer, referentie_nummer)
 );
+
+-- The message ledger (iwmo/ledger.py): Afzender + Identificatie -> the first answer, so a
+-- resend is answered the same and applied once; other content under a used Identificatie
+-- is refused with 9056.
+CREATE TABLE IF NOT EXISTS iwmo_message (
+    tenant         TEXT NOT NULL,
+    afzender       TEXT NOT NULL,
+    identificatie  TEXT NOT NULL,
+    kind           TEXT NOT NULL,
+    digest         TEXT NOT NULL,
+    answer         TEXT NOT NULL,
+    received_at    TEXT NOT NULL,
+    PRIMARY KEY (tenant, afzender, identificatie)
+);

@@ -376,18 +376,13 @@ def test_withdrawn_start_and_stop_are_retractions_and_a_pause_ends_with_reason_2
 
 # --- idempotency across a crash between apply and answer -----------------------------------
 def forget_answers(live: Live) -> None:
-    """As if the server died after applying but before storing the retour: the ledger row
-    is still pending and stale, so a resend runs the message again."""
+    """As if the server died after applying but before recording the answer: the ledger
+    has no row, so a resend runs the message again."""
     from projections.store import ViewStore
 
     views = ViewStore(live.app.store)
     with views.transaction() as cur:
-        cur.execute(
-            views.sql(
-                "UPDATE idempotency SET status = 0, body = '', created_at = ? WHERE actor LIKE ?"
-            ),
-            ("2000-01-01T00:00:00+00:00", "iwmo:%"),
-        )
+        cur.execute("DELETE FROM iwmo_message")
     views.close()
 
 

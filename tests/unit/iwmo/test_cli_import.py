@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from api.idempotency import IdempotencyStore
 from caselog import cli
 from caselog.application import CaseLog
 from caselog.config import store_config
@@ -59,7 +58,6 @@ def run_import(world, paths: list[Path], **kw):
         paths,
         app=app,
         views=views,
-        ledger=IdempotencyStore(views),
         pseudonym_key=b"k",
         today=date(2026, 11, 23),
         **kw,
