@@ -45,7 +45,7 @@ from domain.errors import CaseNotFound, DomainError
 from domain.rules import add_months
 from domain.state import CaseState
 from domain.values import FREQUENCY_CODES, UNIT_CODES, Actor, Volume
-from iwmo import codec, parties
+from iwmo import codec, parties, writes
 from iwmo import messages as m
 from iwmo import retour as r
 from projections.store import ViewStore
@@ -273,24 +273,23 @@ class Inbound:
         keys = [("assignment", number) for number in unit.assignments]
         keys += [("request", f"{msg.provider}|{ref}") for ref in unit.requests]
         keys.append(("client", f"{client_ref}|{msg.provider}"))
-        with self.views.transaction() as cur:
-            if bsn is not None:
-                cur.execute(
-                    self.views.sql(
-                        "INSERT INTO iwmo_client (tenant, bsn_digest, client_ref) "
-                        "VALUES (?, ?, ?) ON CONFLICT (tenant, bsn_digest) DO NOTHING"
-                    ),
+        statements: list[writes.Statement] = [
+            (
+                "INSERT INTO iwmo_case_key (tenant, kind, key, case_id) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (tenant, kind, key) DO UPDATE SET case_id = excluded.case_id",
+                (tenant, kind, key, str(unit.case_id)),
+            )
+            for kind, key in keys
+        ]
+        if bsn is not None:
+            statements.append(
+                (
+                    "INSERT INTO iwmo_client (tenant, bsn_digest, client_ref) VALUES (?, ?, ?) "
+                    "ON CONFLICT (tenant, bsn_digest) DO NOTHING",
                     (tenant, self._digest(tenant, bsn), client_ref),
                 )
-            for kind, key in keys:
-                cur.execute(
-                    self.views.sql(
-                        "INSERT INTO iwmo_case_key (tenant, kind, key, case_id) "
-                        "VALUES (?, ?, ?, ?) ON CONFLICT (tenant, kind, key) "
-                        "DO UPDATE SET case_id = excluded.case_id"
-                    ),
-                    (tenant, kind, key, str(unit.case_id)),
-                )
+            )
+        writes.write(self.views, statements)
 
     def product(self, msg: Message, product: m.Product | None, on: date) -> str:
         if product is None or product.code is None:

@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime
 from domain.values import Actor
 from iwmo import messages as m
 from iwmo import retour as r
+from iwmo import writes
 from iwmo.inbound import Inbound, encode_answer, refusal
 from projections.store import ViewStore
 
@@ -52,24 +53,28 @@ def receive_once(
             return encode_answer(refusal(message, r.IDENTIFICATIE_NOT_UNIQUE, today)), False
         return seen[1], True
     data = encode_answer(inbound.receive(actor, message, today))
-    with views.transaction() as cur:
-        cur.execute(
-            views.sql(
-                "INSERT INTO iwmo_message (tenant, afzender, identificatie, kind, digest, "
-                "answer, received_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (tenant, afzender, identificatie) DO NOTHING"
-            ),
-            (
-                actor.tenant,
-                sender,
-                ident,
-                message.KIND,
-                digest,
-                data.decode(),
-                datetime.now(UTC).isoformat(),
-            ),
+    inserted = (
+        writes.write(
+            views,
+            [
+                (
+                    "INSERT INTO iwmo_message (tenant, afzender, identificatie, kind, digest, "
+                    "answer, received_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (tenant, afzender, identificatie) DO NOTHING",
+                    (
+                        actor.tenant,
+                        sender,
+                        ident,
+                        message.KIND,
+                        digest,
+                        data.decode(),
+                        datetime.now(UTC).isoformat(),
+                    ),
+                )
+            ],
         )
-        inserted = cur.rowcount == 1
+        == 1
+    )
     if not inserted:  # a racing delivery recorded first: answer as it was answered
         seen = _first(views, actor.tenant, sender, ident)
         if seen is not None and seen[0] != digest:
