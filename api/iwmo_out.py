@@ -39,6 +39,14 @@ class OutboxOut(msgspec.Struct, kw_only=True):
     next: int | None
 
 
+def _catch_up(svc: Any) -> None:
+    """The feed and the case summaries (a 301 looks up the client's other cases there) up
+    to the head of the log: read-your-writes."""
+    head = svc.app.recorder.max_notification_id() or 0
+    svc.runner.wait_for(head, timeout=2.0)
+    outbox.catch_up(svc.app, svc.views)
+
+
 def _party(actor: Actor) -> tuple[str, str | None]:
     """Providers read their own feed; a municipality token reads its region's municipalities'
     feed (each message names its municipality as Ontvanger)."""
@@ -68,7 +76,7 @@ async def get_outbox(
     role, party = _party(actor)
 
     def read() -> OutboxOut:
-        outbox.catch_up(svc.app, svc.views)
+        _catch_up(svc)
         rows = outbox.feed(
             svc.views, actor.tenant, role, party, after=after, limit=limit, as_of=as_of
         )
@@ -111,7 +119,7 @@ async def get_outbox_message(
     role, party = _party(actor)
 
     def read() -> bytes:
-        outbox.catch_up(svc.app, svc.views)
+        _catch_up(svc)
         rows = outbox.feed(svc.views, actor.tenant, role, party, after=message_id - 1, limit=1)
         if not rows or rows[0].position != message_id:
             raise CaseNotFound(f"outbox message {message_id} not found")

@@ -18,7 +18,7 @@ from uuid import UUID
 from caselog.registry import ClientRegistry, Identity
 from domain import facts as f
 from domain.catalogue import Catalogue
-from domain.errors import RuleViolation
+from domain.errors import CaseNotFound, RuleViolation
 from domain.state import Assignment, CaseState
 from domain.values import Actor, Volume
 from iwmo import codec
@@ -150,7 +150,10 @@ def build(app: Any, registry: ClientRegistry, row: OutboxRow) -> bytes:
                 geslacht="0",
                 naam=VolledigeNaam(geslachtsnaam=Naam(achternaam=who.name[:200])),
                 contactgegevens=[Contact(soort="01")],
-                toegewezen_producten=assigned(cat, s, previous, fact, row),
+                toegewezen_producten=[
+                    *assigned(cat, s, previous, fact, row),
+                    *_other_cases(app, registry.views, s, row, cat, _business_date(s, fact)),
+                ],
             ),
         )
     elif row.code == "WMO319":
@@ -201,7 +204,7 @@ def assigned(
     with the provider), plus those this fact ended, withdrew or removed."""
     recorded = datetime.fromisoformat(row.recorded_at.replace("Z", "+00:00"))
     at = recorded.astimezone(UTC).time().replace(microsecond=0)
-    day = recorded.date()
+    day = _business_date(state, fact)
     before = {a.assignment_number: a for a in (previous.assignments if previous else ())}
     now = {a.assignment_number: a for a in state.assignments}
     out: list[ToegewezenProduct] = []
@@ -228,6 +231,41 @@ def assigned(
             out.append(_toegewezen(cat, a, a.starts_on, "13", at))
     if not out:
         raise RuleViolation("C-07", "no assignment to send")
+    return out
+
+
+def _business_date(state: CaseState, fact: Any) -> date:
+    """The date the decision is about: assignments ended before it are no longer current."""
+    if isinstance(fact, f.Correction):
+        fact = fact.replacement
+    if isinstance(fact, f.Fact):
+        return fact.business_date()
+    return state.referred_on
+
+
+def _other_cases(
+    app: Any, views: Any, s: CaseState, row: OutboxRow, cat: Catalogue, on: date
+) -> list[ToegewezenProduct]:
+    """The client's current assignments with the same provider on its other cases, as they
+    were recorded at this fact's instant (the 301 carries all of them)."""
+    recorded = datetime.fromisoformat(row.recorded_at.replace("Z", "+00:00"))
+    at = recorded.astimezone(UTC).time().replace(microsecond=0)
+    others = views.query(
+        "SELECT case_id FROM case_summary WHERE tenant = ? AND client_ref = ? AND provider = ? "
+        "AND case_id <> ? AND first_recorded_at <= ? ORDER BY case_id",
+        (s.tenant, s.client_ref, s.provider, row.case_id, row.recorded_at),
+    )
+    system = Actor(sub="iwmo-outbox", role="system", tenant=row.tenant)
+    out = []
+    for (case_id,) in others:
+        try:
+            other = app.get_case(UUID(case_id), system, as_of=recorded).state
+        except CaseNotFound:
+            continue
+        for a in other.assignments:
+            until = min(a.until, other.ended_on) if other.ended_on else a.until
+            if until >= on:
+                out.append(_toegewezen(cat, a, until, None, at))
     return out
 
 

@@ -277,3 +277,75 @@ def test_a_declaration_without_prices_is_a_409_naming_the_rule(
     assert r.headers["content-type"].startswith("application/problem+json")
     assert r.json()["rule"] == "C-03"
     assert "no price" in r.json()["detail"]
+
+
+def test_a_wmo301_carries_the_clients_assignments_on_all_cases_with_that_provider(
+    live: Live, client: httpx.Client
+) -> None:
+    gemeente, aanbieder = live.token("municipality"), live.token("provider")
+    case_with_client(client, live, "o-6")
+    # a second case of the same client with the same provider, indicated later
+    second = ok(
+        client.post(
+            "/v1/cases",
+            headers=gemeente,
+            json={
+                "client_ref": "o-6",
+                "municipality": "Zeist",
+                "provider": "aanbieder-a",
+                "referred_on": "2024-02-01",
+            },
+        ),
+        201,
+    )["case_id"]
+    ok(
+        client.post(
+            f"/v1/cases/{second}/indications",
+            headers=gemeente,
+            json={
+                "assignment_number": "TW-o-6-b",
+                "product": "02A03",
+                "volume": HOURS_4,
+                "decided_on": "2024-02-05",
+                "starts_on": "2024-02-05",
+                "ends_on": "2024-12-31",
+                "decision_ref": "B-2",
+            },
+        )
+    )
+    first, latest = feed(client, aanbieder)["messages"]
+    assert [
+        p.toewijzing_nummer for p in codec.decode(first["xml"].encode()).client.toegewezen_producten
+    ] == ["TW-o-6"]
+    numbers = {
+        p.toewijzing_nummer
+        for p in codec.decode(latest["xml"].encode()).client.toegewezen_producten
+    }
+    assert numbers == {"TW-o-6", "TW-o-6-b"}
+
+
+def test_the_feed_as_of_an_instant_holds_what_was_recorded_by_then(
+    live: Live, client: httpx.Client
+) -> None:
+    from datetime import UTC, datetime
+
+    aanbieder = live.token("provider")
+    cid = case_with_client(client, live, "o-7")
+    feed(client, aanbieder)  # caught up
+    before = datetime.now(UTC).isoformat()
+    ok(
+        client.post(
+            f"/v1/cases/{cid}/scale-changes",
+            headers=live.token("municipality"),
+            json={
+                "effective_on": "2024-04-01",
+                "product": "02A05",
+                "volume": {"amount": "2", "unit": "hour", "frequency": "week"},
+                "reason": "afschaling",
+            },
+        )
+    )
+    now = feed(client, aanbieder)["messages"]
+    then = ok(client.get("/v1/iwmo/outbox", params={"as_of": before}, headers=aanbieder))
+    assert len(now) == 2
+    assert then["messages"] == now[:1]

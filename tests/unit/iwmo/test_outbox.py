@@ -115,3 +115,18 @@ def test_every_message_built_from_demo_cases_passes_the_schema(store: CaseLog) -
                 )
                 built[row.code] = built.get(row.code, 0) + 1
     assert {"WMO301", "WMO305", "WMO307"} <= set(built) <= RELEVANT
+
+
+def test_declaration_lines_catch_up_in_batches_equals_a_rebuild(store: CaseLog) -> None:
+    # given demo cases projected incrementally in small batches, in two waves
+    store.import_cases(generate(12, seed=7), chunk=5)
+    views = ViewStore(store.store)
+    runner = ProjectionRunner(store, views, batch_size=41)
+    runner.run_until_current()
+    store.import_cases(generate(6, seed=8), chunk=5)
+    runner.run_until_current()
+    incremental = sorted(views.query("SELECT * FROM declaration_line"))
+    assert incremental
+    # when the declarations projection alone is rebuilt, then its rows are the same
+    runner.rebuild(["declarations"])
+    assert sorted(views.query("SELECT * FROM declaration_line")) == incremental
