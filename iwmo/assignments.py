@@ -4,6 +4,7 @@ a withdrawal or a correction of the case's assignment (docs/iwmo.md)."""
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 import msgspec
@@ -95,12 +96,50 @@ class Assignments:
             self.index(msg, unit, client_ref, client.bsn)
             self.register(msg, client_ref, client)
 
+    def granted_request(
+        self, msg: Message, case: Case, p: m.ToegewezenProduct, existing: Any
+    ) -> Step | None:
+        """A 301 answering the provider's open change request (its ReferentieAanbieder)
+        with what was asked grants it: ``ChangeDecided``, which records the scale change or
+        extension itself, as the JSON API's decision does. Granted otherwise, the 301 is
+        recorded as it is and the request stays open for a 319."""
+        ref = p.referentie_aanbieder
+        open_request = case.state.request(ref) if ref else None
+        if open_request is None:
+            return None
+        req = open_request.request
+        current = case.state.current
+        if req.kind == "extension":
+            asked = existing is not None and p.einddatum == req.ends_on
+        else:
+            product = self.product(msg, p.product, p.ingangsdatum)
+            volume = volume_of(p.omvang)
+            asked = (
+                existing is None
+                and p.ingangsdatum == req.effective_on
+                and volume == (req.volume or (current.volume if current else None))
+                and product == (req.product or (current.product if current else None))
+            )
+        if not asked:
+            return None
+        decision = f.ChangeDecision(
+            request_id=req.request_id,
+            granted=True,
+            decided_on=p.toewijzingsdatum,
+            reason=f"iWmo 301 ToewijzingNummer {p.toewijzing_nummer}",
+            assignment_number=None if req.kind == "extension" else p.toewijzing_nummer,
+        )
+        return lambda case, cat, actor: case.decide_change(actor, decision, cat)
+
     def assignment_step(self, msg: Message, case: Case, p: m.ToegewezenProduct) -> Step | None:
         """The command a ToegewezenProduct implies for the case (None: nothing changed)."""
         state = case.state
         number = p.toewijzing_nummer
         existing = next((a for a in state.assignments if a.assignment_number == number), None)
         reason = f"iWmo 301 RedenWijziging {p.reden_wijziging}" if p.reden_wijziging else ""
+        granting = self.granted_request(msg, case, p, existing)
+        if granting is not None:
+            return granting
         if existing is None:
             product = self.product(msg, p.product, p.ingangsdatum)
             volume = volume_of(p.omvang)

@@ -488,3 +488,61 @@ def test_mangled_messages_over_http_never_get_a_5xx(
     assert got.status_code in (200, 400, 403, 409, 422), got.text
     if got.status_code == 200:
         retour(got)
+
+
+def test_the_whole_cycle_315_301_305_323_317_301_307_on_messages_only(
+    live: Live,
+    client: httpx.Client,
+    gemeente: dict[str, str],
+    aanbieder: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from iwmo.messages import Wmo323, Wmo325
+
+    monkeypatch.setenv("CASELOG_EXAMPLE_TARIFFS", "1")
+    day = START - timedelta(days=10)
+    assert codes(send(client, aanbieder, ex.wmo315("V1", day, "REF1", START))) == {"0200"}
+    grant = ex.assignment("T1", START, END, referentie="REF1", decided=day)
+    assert codes(send(client, gemeente, ex.wmo301("G1", day, grant))) == {"0200"}
+    assert codes(send(client, aanbieder, ex.wmo305("S1", START, "T1", START, START))) == {"0200"}
+    [case_id] = case_ids(live)
+    contact = {"occurred_on": "2026-02-05", "minutes": 60, "kind": "direct"}
+    assert client.post(f"/v1/cases/{case_id}/contacts", json=contact, headers=aanbieder).is_success
+    # the monthly declaration: read, submitted, answered line by line with a WMO325
+    got = client.get(
+        "/v1/iwmo/declarations/2026-02", params={"municipality": "0321"}, headers=aanbieder
+    )
+    assert got.status_code == 200, got.text
+    assert isinstance(codec.decode(got.content), Wmo323)
+    answer = codec.decode(send(client, aanbieder, got.content).content)
+    assert isinstance(answer, Wmo325)
+    assert answer.declaratie_antwoord is not None
+    [client_answer] = answer.declaratie_antwoord.clienten or []
+    assert [p.retour_codes for p in client_answer.prestaties] == [["8001"]]
+    # scale up asked (317) and granted by a 301 with a new number (afschaling/opschaling)
+    change = date(2026, 3, 2)
+    ask = ex.wmo317("W1", date(2026, 2, 25), "REF2", "T1", change, hours=6)
+    assert codes(send(client, aanbieder, ask)) == {"0200"}
+    both = ex.wmo301(
+        "G2",
+        date(2026, 3, 1),
+        ex.assignment(
+            "T1", START, change - timedelta(days=1), reason="12", decided=date(2026, 3, 1)
+        ),
+        ex.assignment("T2", change, END, hours=6, referentie="REF2", decided=date(2026, 3, 1)),
+    )
+    assert codes(send(client, gemeente, both)) == {"0200"}
+    stop = ex.wmo307("E1", date(2026, 6, 30), "T2", change, START, date(2026, 6, 30))
+    assert codes(send(client, aanbieder, stop)) == {"0200"}
+    assert [e["type"] for e in history(client, gemeente, case_id)] == [
+        "CaseOpened",
+        "IndicationGranted",
+        "CareStarted",
+        "ContactRecorded",
+        "ChangeRequested",
+        "ChangeDecided",
+        "ScaleChanged",
+        "CaseEnded",
+    ]
+    state = client.get(f"/v1/cases/{case_id}", headers=gemeente).json()
+    assert (state["status"], state["volume"]["amount"]) == ("ended", "6")
