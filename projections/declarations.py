@@ -167,22 +167,32 @@ def declaration_lines(
                     price_source="mixed" if len(sources[number]) > 1 else source,
                 )
             )
-    lines.extend(_result_lines(case_id, state, entries, cat))
+    lines.extend(_result_lines(case_id, state, entries, cat, months))
     lines.sort(key=lambda x: (x.month, x.period_start, x.assignment_number))
     return lines
 
 
 def _result_lines(
-    case_id: str, state: CaseState, entries: list[Entry], cat: Catalogue
+    case_id: str,
+    state: CaseState,
+    entries: list[Entry],
+    cat: Catalogue,
+    months: dict[str, MonthConsumption],
 ) -> list[DeclarationLine]:
-    """R-02 period prices per result-financed assignment, each billed on its own."""
+    """R-02 period prices per result-financed assignment, each billed on its own (with one
+    assignment only, the case's own months are that assignment's)."""
     lines = []
-    for a in state.assignments:
-        product = cat.product_any(a.product)
-        if product is None or product.financing != "result":
-            continue
-        alone = msgspec.structs.replace(state, assignments=(a,))
-        for key, m in consumption(alone, entries, cat).items():
+    billed = [
+        a
+        for a in state.assignments
+        if (p := cat.product_any(a.product)) is not None and p.financing == "result"
+    ]
+    for a in billed:
+        if len(billed) == len(state.assignments) == 1:
+            own = months
+        else:
+            own = consumption(msgspec.structs.replace(state, assignments=(a,)), entries, cat)
+        for key, m in own.items():
             if not m.periods_billed or Decimal(m.periods_billed) == 0:
                 continue
             settlement = cat.settlement_on(max(a.starts_on, month_bounds(key)[0]))
