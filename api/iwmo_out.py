@@ -62,9 +62,11 @@ async def get_outbox(
     after: int = 0,
     limit: int = 100,
     as_of: datetime | None = None,
+    municipality: str | None = None,
 ) -> OutboxOut:
     """301 / 319 for a provider when a municipal decision was recorded, 305 / 307 / 315 / 317
-    for a municipality when a provider's fact was recorded; page with ``after=next``."""
+    for a municipality when a provider's fact was recorded; page with ``after=next``. A
+    municipality token may narrow the feed to one ``municipality`` (name or gemeentecode)."""
     require(actor, "municipality", "provider")
     if not 1 <= limit <= 500:
         raise invalid("limit", "between 1 and 500")
@@ -74,6 +76,11 @@ async def get_outbox(
         raise invalid("as_of", "an RFC 3339 instant with offset")
     svc = services(request)
     role, party = _party(actor)
+    if municipality and role == "municipality":
+        cat = svc.app.catalogues.for_tenant(actor.tenant)
+        party = cat.municipality_for_code(municipality) or municipality
+        if party not in cat.municipalities:
+            raise invalid("municipality", f"not a municipality of {actor.tenant}")
 
     def read() -> OutboxOut:
         _catch_up(svc)

@@ -89,6 +89,11 @@ def test_a_decision_feeds_the_provider_and_a_start_feeds_the_municipality(
     # and the municipality's feed holds the WMO305 of the start
     theirs = feed(client, gemeente)["messages"]
     assert [m["code"] for m in theirs] == ["WMO305"]
+    for town, expected in (("0355", 1), ("Zeist", 1), ("0312", 0)):
+        narrowed = client.get("/v1/iwmo/outbox", params={"municipality": town}, headers=gemeente)
+        assert len(ok(narrowed)["messages"]) == expected
+    bad = client.get("/v1/iwmo/outbox", params={"municipality": "9999"}, headers=gemeente)
+    assert bad.status_code == 400
     start = codec.decode(theirs[0]["xml"].encode())
     assert isinstance(start, Wmo305)
     assert start.client.start_producten[0].begindatum.isoformat() == "2024-01-20"
