@@ -546,3 +546,25 @@ def test_the_whole_cycle_315_301_305_323_317_301_307_on_messages_only(
     ]
     state = client.get(f"/v1/cases/{case_id}", headers=gemeente).json()
     assert (state["status"], state["volume"]["amount"]) == ("ended", "6")
+
+
+def test_a_municipalitys_own_wmo325_is_recorded_per_line(
+    live: Live, client: httpx.Client, gemeente: dict[str, str]
+) -> None:
+    from iwmo.inbound import declaration_answer
+    from iwmo.messages import Wmo323, Wmo325
+    from projections.store import ViewStore
+    from tests.unit.iwmo.test_codec import wmo323
+
+    declaration: Wmo323 = wmo323()
+    path = "/Bericht/Declaratie/Clienten/Client[1]/Prestaties/Prestatie[1]"
+    answer = declaration_answer(declaration, ("0200",), {path: ("9346",)}, 0, START)
+    got = send(client, gemeente, answer)
+    assert got.status_code == 200, got.text
+    assert isinstance(codec.decode(got.content), Wmo325)
+    views = ViewStore(live.app.store)
+    rows = views.query(
+        "SELECT provider, referentie_nummer, retour_codes FROM iwmo_declaration_outcome"
+    )
+    views.close()
+    assert rows == [("aanbieder-a", "RN1", "9346")]
