@@ -6,11 +6,18 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
+import structlog
+
 from domain import facts as f
 from domain.case import Case
+from domain.catalogue import Catalogue
+from domain.errors import CaseNotFound, DomainError
+from domain.values import Actor
 from iwmo import messages as m
 from iwmo import retour as r
-from iwmo.units import DESTINATIONS, Message, Refused, Step, Unit, latest_version
+from iwmo.units import DESTINATIONS, RULE_CODES, Message, Refused, Step, Unit, latest_version
+
+log = structlog.get_logger("caselog.iwmo")
 
 
 class Deliveries:
@@ -36,6 +43,24 @@ class Deliveries:
     ) -> None:
         client = msg.message.client  # type: ignore[attr-defined]
         client_ref = self.client_ref(msg, client.bsn, create=False)
+
+        def linked(case: Case, item: Any) -> None:
+            """The item names an assignment of this client's case (else 9019)."""
+            state = case.state
+            if client_ref is not None and state.client_ref != client_ref:
+                raise Refused(r.NOT_LINKED, "the assignment is another client's")
+            if item.toewijzing_nummer is not None:
+                number = item.toewijzing_nummer
+                match = [a for a in state.assignments if a.assignment_number == number]
+                if not match or (
+                    item.toewijzing_ingangsdatum is not None
+                    and match[0].starts_on != item.toewijzing_ingangsdatum
+                ):
+                    raise Refused(r.NOT_LINKED)
+
+        if len(items) == 1:  # the usual case: judged and applied in one go, in the writer
+            self._delivery(msg, codes, f"{base}[1]", client_ref, items[0], linked, step_for)
+            return
         units: dict[UUID, Unit] = {}
         for n, item in enumerate(items, 1):
             path = f"{base}[{n}]"
@@ -44,17 +69,7 @@ class Deliveries:
                 unit = units.get(case_id)
                 if unit is None:
                     unit = units[case_id] = self.new_unit(msg, case_id, len(units) + 1)
-                if unit.case.state.client_ref != client_ref and client_ref is not None:
-                    raise Refused(r.NOT_LINKED, "the assignment is another client's")
-                state = unit.case.state
-                if item.toewijzing_nummer is not None:
-                    number = item.toewijzing_nummer
-                    match = [a for a in state.assignments if a.assignment_number == number]
-                    if not match or (
-                        item.toewijzing_ingangsdatum is not None
-                        and match[0].starts_on != item.toewijzing_ingangsdatum
-                    ):
-                        raise Refused(r.NOT_LINKED)
+                linked(unit.case, item)
                 if not unit.seen:
                     self.try_step(msg, unit, path, step_for(unit.case, item))
                 codes[path] = (r.ACCEPTED,)
@@ -62,6 +77,37 @@ class Deliveries:
                 codes[path] = (refusal.code,)
         for no, unit in enumerate(units.values(), 1):
             self.save(msg, unit, no, codes)
+
+    def _delivery(
+        self,
+        msg: Message,
+        codes: dict[str, tuple[str, ...]],
+        path: str,
+        client_ref: str | None,
+        item: Any,
+        linked: Callable[[Case, Any], None],
+        step_for: Callable[[Case, Any], Step],
+    ) -> None:
+        """A message of one start or stop: its checks and its command run as one step on
+        the case the writer holds, so no separate read of the case is needed. A resend
+        after a crash is recognised by the writer (the request key) and applies nothing."""
+
+        def step(case: Case, cat: Catalogue, actor: Actor) -> None:
+            linked(case, item)
+            step_for(case, item)(case, cat, actor)
+
+        try:
+            case_id = self._delivery_case(msg, client_ref, item.toewijzing_nummer)
+            self.app.record_together(case_id, self.unit_actor(msg, 1), [step])
+        except Refused as refusal:
+            codes[path] = (refusal.code,)
+        except CaseNotFound:
+            codes[path] = (r.NOT_LINKED,)
+        except DomainError as refusal:
+            log.info("iwmo part refused", path=path, rule=refusal.rule, detail=str(refusal))
+            codes[path] = (RULE_CODES.get(refusal.rule, r.TECHNICAL),)
+        else:
+            codes[path] = (r.ACCEPTED,)
 
     def _wmo305(self, msg: Message, codes: dict[str, tuple[str, ...]]) -> None:
         message: m.Wmo305 = msg.message  # type: ignore[assignment]
