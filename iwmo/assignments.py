@@ -28,8 +28,8 @@ class Assignments:
         tenant = msg.actor.tenant
         base = "/Bericht/Client/ToegewezenProducten/ToegewezenProduct"
         products = list(enumerate(client.toegewezen_producten, 1))
-        client_ref = self.client_ref(msg, client.bsn)
-        assert client_ref is not None
+        known_client = self.client_ref(msg, client.bsn, create=False)
+        client_ref = known_client or self.new_client_ref(msg, client.bsn)
         case_id: UUID | None = None
         for n, p in products:
             if p.referentie_aanbieder is not None:
@@ -39,7 +39,8 @@ class Assignments:
                 case_id = case_id or found
         for _, p in products:
             case_id = case_id or self.case_for(tenant, "assignment", p.toewijzing_nummer)
-        case_id = case_id or self.open_case(msg, client_ref)
+        if known_client is not None:  # a client new to caselog has no case yet
+            case_id = case_id or self.open_case(msg, client_ref)
         if case_id is None:
             first = min(p.toewijzingsdatum for _, p in products)
             referral = f.Referral(

@@ -105,9 +105,10 @@ class Inbound(Assignments, Deliveries, Verzoeken, Declaraties):
         )
         if rows:
             return str(rows[0][0])
-        if not create:
-            return None
-        return "c-" + uuid5(NAMESPACE_URL, f"caselog:{tenant}:{msg.key}:{bsn}").hex[:20]
+        return self.new_client_ref(msg, bsn) if create else None
+
+    def new_client_ref(self, msg: Message, bsn: str) -> str:
+        return "c-" + uuid5(NAMESPACE_URL, f"caselog:{msg.actor.tenant}:{msg.key}:{bsn}").hex[:20]
 
     def register(self, msg: Message, client_ref: str, client: Any) -> None:
         """Put the message's identity of the client into the encrypted registry."""
