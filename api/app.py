@@ -19,6 +19,8 @@ from api.conventions import configure_logging, conventions
 from api.dashboard import ASSETS, DASHBOARD
 from api.exports import EXPORTS
 from api.idempotency import IdempotencyStore
+from api.iwmo import IWMO_INBOUND
+from api.iwmo_out import IWMO_OUTBOUND
 from api.metrics import METRICS, Metrics
 from api.monitoring import MONITORING
 from api.openapi import document, openapi_config
@@ -120,7 +122,17 @@ def create_app(
         route_handlers=[
             *document(
                 _document_errors(
-                    [*WRITES, *READS, *MONITORING, *CLIENTS, *CASELOAD, *EXPORTS, *DASHBOARD]
+                    [
+                        *WRITES,
+                        *READS,
+                        *MONITORING,
+                        *CLIENTS,
+                        *CASELOAD,
+                        *EXPORTS,
+                        *IWMO_INBOUND,
+                        *IWMO_OUTBOUND,
+                        *DASHBOARD,
+                    ]
                 )
             ),
             *ASSETS,

@@ -584,6 +584,13 @@ def run(
                 log("caseload pages")
                 caseload_figures(base, url, token("municipality"), figures, pct)
                 save()
+                # after the reads: the 5,000 clients it adds would change their figures
+                log("iWmo: folder import, then single 307 messages over HTTP")
+                from bench import iwmo
+
+                provider = token("provider", provider="aanbieder-a")
+                iwmo.measure(url, base, SECRET, provider, scale, write_seconds, figures, Path(tmp))
+                save()
             finally:
                 for p in (proc, proc.runner):  # type: ignore[attr-defined]
                     p.terminate()

@@ -199,6 +199,41 @@ class CaseLog(Application[UUID]):
             case_id, actor, expected_version, lambda c, cat: c.correct(actor, correction, cat)
         )
 
+    def record_together(
+        self,
+        case_id: UUID,
+        actor: Actor,
+        steps: list[Callable[[Case, Catalogue, Actor], None]],
+        referral: f.Referral | None = None,
+    ) -> int:
+        """Several commands on one case saved as one unit (an iWmo message applies per
+        client as a whole or not at all). Each step is an aggregate command (``Case.record``,
+        ``decide_change``, ``retract``, ``correct``) run with the actor it is given: only the
+        last step carries the actor's request key, so a unit seen before is not applied
+        again and answers the version it produced. With ``referral`` the case is opened by
+        the same save."""
+        keyless = msgspec.structs.replace(actor, request_key=None)
+
+        def run(case: Case, cat: Catalogue) -> None:
+            for n, step in enumerate(steps, 1):
+                step(case, cat, actor if n == len(steps) else keyless)
+
+        if referral is None:
+            return self._execute(case_id, actor, None, run)
+        if referral.tenant != actor.tenant:
+            referral = msgspec.structs.replace(referral, tenant=actor.tenant)
+        cat = self.catalogues.for_tenant(actor.tenant)
+        case = Case.open(actor if not steps else keyless, referral, cat, case_id)
+        run(case, cat)
+        try:
+            self.save(case)
+        except RecordConflictError:
+            existing = self._load(case_id, actor)
+            if actor.request_key and actor.request_key in existing.requests:
+                return existing.requests[actor.request_key]
+            raise
+        return case.version
+
     def _execute(
         self,
         case_id: UUID,

@@ -119,6 +119,11 @@ class ClientRegistry:
                 self.views.sql("DELETE FROM client_record WHERE tenant = ? AND client_ref = ?"),
                 (tenant, client_ref),
             )
+            # the iWmo inbound link from a BSN digest to this client goes with the key
+            cur.execute(
+                self.views.sql("DELETE FROM iwmo_client WHERE tenant = ? AND client_ref = ?"),
+                (tenant, client_ref),
+            )
             cur.execute(
                 self.views.sql(
                     "INSERT INTO client_erasure (tenant, client_ref, erased_at, erased_by) "

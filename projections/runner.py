@@ -36,6 +36,7 @@ from domain.case import Case
 from domain.catalogue import Catalogue
 from projections.caseload import CaseloadProjection
 from projections.consumption import MonthConsumption, consumption
+from projections.declarations import DeclarationProjection
 from projections.entitlement import entitlements
 from projections.kpis import summarise
 from projections.signals import signals
@@ -170,6 +171,7 @@ ALL: tuple[Projection, ...] = (
     EntitlementProjection(),
     SignalProjection(),
     CaseloadProjection(),
+    DeclarationProjection(),
 )
 
 

@@ -36,20 +36,16 @@ def cli(ctx: click.Context) -> None:
 
 @cli.group(context_settings=CONTEXT)
 def iwmo() -> None:
-    """iWmo messages: import assignments (301), produce declarations (303)."""
-
-
-# The iWmo subcommands wrap the plain functions of the iwmo package: each is an
-# ``@iwmo.command("import")`` with ``@store_options`` and ``@click.pass_context`` that opens
-# the store with ``common.open_app(ctx)`` and raises ``CliError("problem; fix")`` for a
-# user's mistake (a file that is not an iWmo message, an unknown month, ...).
+    """iWmo 3.2 messages: import message files, print a month's declaration (WMO323)."""
 
 
 def _register() -> None:
-    from caselog.cli import commands, operations
+    from caselog.cli import commands, iwmo_commands, operations
 
     for command in (*commands.COMMANDS, *operations.COMMANDS):
         cli.add_command(command)
+    for command in iwmo_commands.COMMANDS:
+        iwmo.add_command(command)
 
 
 _register()

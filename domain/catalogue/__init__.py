@@ -9,6 +9,7 @@ start-up with a :class:`CatalogueError` naming the file, the field and the probl
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
@@ -50,6 +51,25 @@ class Price(Entry, frozen=True, kw_only=True, forbid_unknown_fields=True):
     source: str
 
 
+class IwmoCode(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A product's iWmo 3.2 ``Categorie`` + ``Code`` (begeleiding is category ``02``).
+
+    ``example``: no code is given by the contract (SDD's IB products); the value is an
+    invented placeholder a region must replace with its own regional code (docs/iwmo.md)."""
+
+    category: str
+    code: str
+    example: bool = False
+
+
+class ProviderCode(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A provider (the ``provider`` id in tokens and cases) and its 8-digit AGB code."""
+
+    id: str
+    agb: str
+    example: bool = False
+
+
 class Product(Entry, frozen=True, kw_only=True, forbid_unknown_fields=True):
     code: str
     name: str
@@ -83,6 +103,8 @@ class Product(Entry, frozen=True, kw_only=True, forbid_unknown_fields=True):
     #: C-05 signal: "in principle" at most this long; after it a risk analysis and follow-up
     #: plan are due (02A04: 12 months; a signal, not a refusal).
     review_after_months: int | None = None
+    #: iWmo 3.2 product code (outgoing messages, declarations; inbound mapping).
+    iwmo: IwmoCode | None = None
 
     def price_on(self, day: date) -> Price | None:
         return next((p for p in self.prices if p.valid_on(day)), None)
@@ -144,6 +166,10 @@ class Catalogue(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     contract_signals: list[Literal["R-14", "R-15"]] = []
     #: R-23 targeting of the ZRM domains, a signal on evaluations where defined (SDD).
     targeting: Targeting | None = None
+    #: iWmo mapping: municipality name -> 4-digit CBS gemeentecode.
+    gemeentecodes: dict[str, str] = {}
+    #: iWmo mapping: provider id -> AGB code.
+    providers: list[ProviderCode] = []
 
     def product(self, code: str, on: date) -> Product:
         """The product ``code`` in force on ``on``; refused when unknown or not valid then."""
@@ -161,6 +187,29 @@ class Catalogue(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
         """The latest entry for ``code`` regardless of date (for classification only)."""
         versions = [p for p in self.products if p.code == code]
         return versions[-1] if versions else None
+
+    def gemeentecode(self, municipality: str) -> str | None:
+        return self.gemeentecodes.get(municipality)
+
+    def municipality_for_code(self, gemeentecode: str) -> str | None:
+        return next((m for m, c in self.gemeentecodes.items() if c == gemeentecode), None)
+
+    def agb(self, provider: str) -> str | None:
+        return next((p.agb for p in self.providers if p.id == provider), None)
+
+    def provider_for_agb(self, agb: str) -> str | None:
+        return next((p.id for p in self.providers if p.agb == agb), None)
+
+    def product_for_iwmo(self, category: str, code: str, on: date) -> Product | None:
+        """The catalogue product carrying iWmo ``category`` + ``code`` in force on ``on``."""
+        return next(
+            (
+                p
+                for p in self.products
+                if p.iwmo and (p.iwmo.category, p.iwmo.code) == (category, code) and p.valid_on(on)
+            ),
+            None,
+        )
 
     def caps_on(self, day: date) -> Caps | None:
         return next((c for c in self.caps if c.valid_on(day)), None)
@@ -210,12 +259,43 @@ def _check_consistency(path: Path, cat: Catalogue) -> None:
                 raise CatalogueError(path, f"$.products[code={code}].no_show_cap", "required")
             if p.financing == "hourly" and not set(p.units) <= {"hour", "minute"}:
                 raise CatalogueError(path, f"$.products[code={code}].units", "hourly units")
+    _check_iwmo_codes(path, cat)
     spans(cat.caps, "$.caps")
     spans(cat.settlements, "$.settlements")
     if cat.conversion:
         for code in (cat.conversion.low_product, cat.conversion.high_product):
             if code not in {p.code for p in cat.products}:
                 raise CatalogueError(path, "$.conversion", f"unknown product {code}")
+
+
+def _check_iwmo_codes(path: Path, cat: Catalogue) -> None:
+    """iWmo mapping codes: well-formed, known names, one meaning per code."""
+    for name, code in cat.gemeentecodes.items():
+        if name not in cat.municipalities:
+            raise CatalogueError(path, f"$.gemeentecodes.{name}", "not one of municipalities")
+        if not re.fullmatch(r"\d{4}", code):
+            raise CatalogueError(path, f"$.gemeentecodes.{name}", "a gemeentecode is 4 digits")
+    if len(set(cat.gemeentecodes.values())) != len(cat.gemeentecodes):
+        raise CatalogueError(path, "$.gemeentecodes", "a gemeentecode is used twice")
+    for i, pc in enumerate(cat.providers):
+        if not re.fullmatch(r"\d{8}", pc.agb):
+            raise CatalogueError(path, f"$.providers[{i}].agb", "an AGB code is 8 digits")
+    for attr in ("id", "agb"):
+        values = [getattr(pc, attr) for pc in cat.providers]
+        if len(set(values)) != len(values):
+            raise CatalogueError(path, f"$.providers.{attr}", "used twice")
+    owner: dict[tuple[str, str], str] = {}
+    for p in cat.products:
+        if p.iwmo is None:
+            continue
+        where = f"$.products[code={p.code}].iwmo"
+        if not re.fullmatch(r"\d{2}", p.iwmo.category):
+            raise CatalogueError(path, where + ".category", "2 digits (begeleiding: 02)")
+        if not re.fullmatch(r"[0-9A-Z]{5}", p.iwmo.code):
+            raise CatalogueError(path, where + ".code", "5 characters [0-9A-Z]")
+        key = (p.iwmo.category, p.iwmo.code)
+        if owner.setdefault(key, p.code) != p.code:
+            raise CatalogueError(path, where, f"{p.iwmo.code} also maps {owner[key]}")
 
 
 class Catalogues:
@@ -233,6 +313,14 @@ class Catalogues:
             return self._by_tenant[tenant]
         except KeyError:
             raise RuleViolation("C-03", f"tenant {tenant!r} has no catalogue") from None
+
+    def by_gemeentecode(self, gemeentecode: str) -> tuple[Catalogue, str] | None:
+        """The tenant and municipality an iWmo gemeentecode belongs to (None: unknown)."""
+        for cat in self._by_tenant.values():
+            name = cat.municipality_for_code(gemeentecode)
+            if name is not None:
+                return cat, name
+        return None
 
     @classmethod
     def load(cls, directory: Path | None = None) -> Catalogues:

@@ -124,7 +124,7 @@ def test_each_filter_selects_exactly_its_cases(live: Live, client: httpx.Client)
     indicate_and_start(client, live, streak, "2024-01-13")
     for day in ("2024-02-05", "2024-02-12"):
         r = client.post(f"/v1/cases/{streak}/no-shows", headers=live.token("provider"),
-                        json={"scheduled_at": f"{day}T10:00:00+01:00"})  # fmt: skip
+                        json={"scheduled_at": f"{day}T10:00:00+01:00", "planned_minutes": 60})  # fmt: skip
         assert r.status_code == 200, r.text
     gm = live.token("municipality")
     everyone = {plain, other_provider, zeist, active, other_product, late, streak}
