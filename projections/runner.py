@@ -418,9 +418,10 @@ class ProjectionRunner:
     def _loop(self, interval: float) -> None:
         """Follow the log. A case's rows are recomputed from all its events, once per batch
         it appears in; so after each catch-up the runner pauses ``pace`` times as long as
-        the catch-up took (at least ``interval``, at most ``max_pause``): its share of the
-        process stays under 1 / (1 + pace) however long the cases are, and under load a
-        long case's recomputation is shared by all the writes to it in the pause. A
+        the catch-up took (at least ``interval``, at most ``max_pause``, which bounds the
+        projections' lag): its share of a core stays under 1 / (1 + pace) while a catch-up
+        takes less than ``max_pause / pace``, and under load a long case's recomputation is
+        shared by all the writes to it in the pause. A
         reader waiting for its own write (``wait_for``) ends the pause at once."""
         while not self._stop.is_set():
             started = time.monotonic()
