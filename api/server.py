@@ -22,9 +22,11 @@ def serve(
     projections: str = "inline",
     settings: Settings | None = None,
 ) -> int:
-    """``projections="inline"`` runs the projection runner in this process (the default:
-    one command does everything); ``"off"`` leaves it to ``caselog projections follow``
-    beside the service (the production layout: the runner gets its own core)."""
+    """``projections="inline"`` (the default: one command does everything) starts the
+    projection runner beside this process, as a child that ends with it
+    (``projections.runner.RunnerProcess``: its work grows with the length of the cases it
+    recomputes and must not hold this process's interpreter lock); ``"off"`` leaves it to
+    ``caselog projections follow`` (the production layout: the runner gets its own core)."""
     from api.app import configure_logging, create_app
 
     settings = settings or load_settings(database_url=database_url)
@@ -32,8 +34,13 @@ def serve(
     if database_url:
         os.environ["CASELOG_DATABASE_URL"] = database_url
     _check_port_free(host, port)
+    from projections.runner import RunnerProcess
+
     store = store_config(database_url or settings.database_url)
-    app = create_app(store, run_projections=projections == "inline", settings=settings)
+    app = create_app(store, run_projections=False, settings=settings)
+    runner = (
+        RunnerProcess(database_url or settings.database_url) if projections == "inline" else None
+    )
     # Long-lived objects (catalogues, caches, the app) leave the GC's young generations, and
     # collections run less often: full collections over cached aggregates were the p99.
     gc.freeze()
@@ -53,7 +60,13 @@ def serve(
         f"caselog listening on http://{host}:{port} "
         f"({store.redacted_url}, projections {projections}); Ctrl+C stops"
     )
-    _Server(config, banner).run()
+    if runner is not None:
+        runner.start()
+    try:
+        _Server(config, banner).run()
+    finally:
+        if runner is not None:
+            runner.stop()
     return 0
 
 

@@ -504,7 +504,12 @@ def sample_case_ids(app: Any, n: int = 200) -> list[str]:
 
 
 def run(
-    scale: str, store: str, write_seconds: float, keep: bool, json_path: str | None = None
+    scale: str,
+    store: str,
+    write_seconds: float,
+    keep: bool,
+    json_path: str | None = None,
+    long_writes: int = 400,
 ) -> dict[str, Any]:
     from caselog.application import CaseLog
     from caselog.config import store_config
@@ -595,6 +600,10 @@ def run(
                 for p in (proc, proc.runner):  # type: ignore[attr-defined]
                     p.terminate()
                     p.wait(timeout=30)
+            from bench import long_cases
+
+            figures.update(long_cases.run(url, writes=long_writes))
+            save()
         finally:
             if not keep:
                 drop()
@@ -615,12 +624,15 @@ def main() -> int:
     p.add_argument("--json", dest="json_path", help="write the figures here")
     p.add_argument("--write-seconds", type=float, default=15.0)
     p.add_argument("--keep", action="store_true", help="keep the PostgreSQL database")
+    p.add_argument("--long-writes", type=int, default=400, help="writes per case length")
     p.add_argument("--rebuild-child", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.rebuild_child:
         rebuild_child(args.rebuild_child)
         return 0
-    figures = run(args.scale, args.store, args.write_seconds, args.keep, args.json_path)
+    figures = run(
+        args.scale, args.store, args.write_seconds, args.keep, args.json_path, args.long_writes
+    )
     figures.pop("_before_writes", None)
     text = json.dumps(figures, indent=2)
     print(text)

@@ -25,7 +25,7 @@ from eventsourcing.persistence import RecordConflictError
 from caselog.config import StoreConfig, store_config
 from caselog.group_commit import GroupCommitter, Job
 from caselog.mapper import MsgspecMapper
-from caselog.timeline import TimelineCache
+from caselog.timeline import HeadCache, TimelineCache
 from domain import facts as f
 from domain.case import Case
 from domain.catalogue import Catalogue, Catalogues, default_catalogues
@@ -37,6 +37,7 @@ from domain.values import Actor
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 MAX_ATTEMPTS = 20
 LOCK_STRIPES = 64
+_PG_SCHEMA_LOCK = 7_231_604_226  # advisory lock id for creating the event store's tables
 
 
 class ConcurrencyExhausted(DomainError):
@@ -74,9 +75,65 @@ class CaseLog(Application[UUID]):
         # conflict; the store's version check still guards writers in other processes.
         self._stripes = [threading.Lock() for _ in range(LOCK_STRIPES)]
         self.catalogues = catalogues or default_catalogues()
-        super().__init__({**self.store.env, **(env or {})})
+        settings = {**self.store.env, **(env or {})}
+        own_schema = self.store.kind == "postgres" and "CREATE_TABLE" not in settings
+        if own_schema:  # see _create_pg_tables
+            settings["CREATE_TABLE"] = "n"
+        super().__init__(settings)
+        if own_schema:
+            self._create_pg_tables()
         self._committer = GroupCommitter(self) if group_commit else None
         self.timelines = TimelineCache(self)
+        self.heads = HeadCache(self)
+
+    def _create_pg_tables(self) -> None:
+        """Create the event store's tables, idempotent and without errors in the server's log.
+
+        The library creates its composite type with a bare ``CREATE TYPE`` and swallows
+        "already exists", which PostgreSQL logs as an ERROR at every start (two recorders:
+        two errors), and processes starting together race on the catalogue. Here one
+        transaction under an advisory lock creates each type only when it is missing, then
+        runs the library's other statements (all ``IF NOT EXISTS``)."""
+        recorders: list[Any] = [self.recorder]
+        if self.snapshots is not None:
+            recorders.append(self.snapshots.recorder)
+        datastore = self.recorder.datastore  # type: ignore[attr-defined]
+        with datastore.transaction(commit=True) as curs:
+            curs.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_SCHEMA_LOCK,))
+            for recorder in recorders:
+                # pg_type itself, read after the lock is granted: a name lookup
+                # (to_regtype) may answer from this session's stale catalogue cache
+                curs.execute(
+                    "SELECT count(*) AS found FROM pg_type t JOIN pg_namespace n "
+                    "ON n.oid = t.typnamespace WHERE t.typname = %s AND n.nspname = %s",
+                    (recorder.stored_event_type_name, datastore.schema),
+                )
+                row = curs.fetchone()
+                if not row["found"]:
+                    for statement in recorder.sql_create_statements:
+                        if "CREATE TYPE" in statement.as_string():
+                            curs.execute(statement, prepare=False)
+                recorder._create_table(curs)
+        datastore.register_type_adapters()
+
+    def _take_snapshots(self, processing_event: Any) -> None:
+        """Snapshot the case just saved, as it is in memory, when the save reached or crossed
+        a multiple of the interval. The library's default reloads the case from the store
+        at that version first (a snapshot decode plus up to 100 events replayed with the
+        slow projector) inside the writer's batch: a cost that grew with the case."""
+        interval = self.snapshotting_intervals.get(Case)
+        if self.snapshots is None or not interval:
+            return
+        crossed = {
+            e.originator_id for e in processing_event.events if e.originator_version % interval == 0
+        }
+        snapshots = [
+            Case.Snapshot.take(case)
+            for case_id, case in processing_event.aggregates.items()
+            if case_id in crossed and isinstance(case, Case)
+        ]
+        if snapshots:
+            self.snapshots.put(snapshots)
 
     def construct_mapper(self) -> MsgspecMapper:  # type: ignore[override]
         return MsgspecMapper(compressor=self.factory.compressor(), cipher=self.factory.cipher())
@@ -369,9 +426,16 @@ class CaseLog(Application[UUID]):
 
         A case's tenant and provider never change (the referral is not correctable), so the
         scope is checked on the version that is read. Reads of a past version or instant go
-        through the time-travel cache (``caselog.timeline``)."""
+        through the time-travel cache (``caselog.timeline``); reads of the head through the
+        head cache (a kept copy plus the events after it). The case returned is shared
+        with other readers: never change it."""
         if version is None and as_of is None:
-            return self._load(case_id, actor)
+            try:
+                head: Case = self.heads.get(case_id)
+            except AggregateNotFoundError:
+                raise CaseNotFound(f"case {case_id} not found") from None
+            self._check_scope(head.state, actor, case_id)
+            return head
         line = self.timelines.get(case_id)
         if line is None:
             raise CaseNotFound(f"case {case_id} not found")
@@ -396,7 +460,7 @@ class CaseLog(Application[UUID]):
         self, case_id: UUID, actor: Actor, *, as_of: datetime | None = None
     ) -> list[Any]:
         """Every event of the case, oldest first (up to ``as_of`` when given)."""
-        self._load(case_id, actor)
+        self.get_case(case_id, actor)  # scope
         events = self.events.get(case_id)
         if as_of is None:
             return list(events)

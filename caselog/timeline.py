@@ -95,3 +95,44 @@ class TimelineCache:
                 self._lines.pop(case_id, None)
             return None
         return line
+
+
+class HeadCache:
+    """Cases at their latest committed version, for reads without ``version``/``as_of``.
+
+    Loading a case from the store costs a snapshot decode that grows with its history (the
+    snapshot carries every entry: ~20 ms for 5,000 events). A read instead takes the copy
+    kept here and asks the store only for events after it (one indexed query), applying
+    them to a fresh copy, so a read costs the same for a case of 10 or 5,000 events and
+    never misses an acknowledged write, whoever wrote it. A copy handed out is never
+    changed afterwards (new events go to a new copy), so readers need no lock.
+    """
+
+    def __init__(self, app: Any, cases: int = 512) -> None:
+        self.app = app
+        self.size = cases
+        self._cases: OrderedDict[UUID, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, case_id: UUID) -> Any:
+        """The case at its head; ``AggregateNotFoundError`` for no such case."""
+        with self._lock:
+            case = self._cases.get(case_id)
+        if case is None:
+            from caselog.application import fast_project
+
+            case = self.app.repository.get(case_id, projector_func=fast_project)
+        else:
+            stored = self.app.events.recorder.select_events(case_id, gt=case.version)
+            if stored:
+                case = clone(case)
+                for s in stored:
+                    case = self.app.mapper.to_domain_event(s).mutate(case)
+        with self._lock:
+            kept = self._cases.get(case_id)
+            if kept is None or kept.version < case.version:
+                self._cases[case_id] = case
+            self._cases.move_to_end(case_id)
+            while len(self._cases) > self.size:
+                self._cases.popitem(last=False)
+        return case

@@ -20,6 +20,9 @@ insert so ids commit in order).
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -210,6 +213,10 @@ class ProjectionRunner:
         # version read from the log).
         self._cases: OrderedDict[UUID, Case] = OrderedDict()
         self._stop = threading.Event()
+        self._wake = threading.Event()  # a reader waits for its own write: run now
+        #: pause after a catch-up, as a multiple of the time it took (see ``_loop``)
+        self.pace = 3.0
+        self.max_pause = 1.0
         self._thread: threading.Thread | None = None
         self._advanced = threading.Condition()
         self.last_error: str | None = None
@@ -398,6 +405,7 @@ class ProjectionRunner:
             if self._thread is None:  # another process runs the projections: poll
                 time.sleep(min(remaining, 0.02))
                 continue
+            self._wake.set()
             with self._advanced:
                 self._advanced.wait(min(remaining, 0.05))
         return True
@@ -412,7 +420,15 @@ class ProjectionRunner:
         self._thread.start()
 
     def _loop(self, interval: float) -> None:
+        """Follow the log. A case's rows are recomputed from all its events, once per batch
+        it appears in; so after each catch-up the runner pauses ``pace`` times as long as
+        the catch-up took (at least ``interval``, at most ``max_pause``, which bounds the
+        projections' lag): its share of a core stays under 1 / (1 + pace) while a catch-up
+        takes less than ``max_pause / pace``, and under load a long case's recomputation is
+        shared by all the writes to it in the pause. A
+        reader waiting for its own write (``wait_for``) ends the pause at once."""
         while not self._stop.is_set():
+            started = time.monotonic()
             try:
                 self.run_until_current()
                 self.last_error = None
@@ -420,14 +436,19 @@ class ProjectionRunner:
                 self.last_error = f"{type(e).__name__}: {e}"
                 log.warning("projection_runner_error", error=self.last_error)
                 self._stop.wait(1.0)
-            self._stop.wait(interval)
+            took = time.monotonic() - started
+            self._wake.wait(max(interval, min(self.max_pause, took * self.pace)))
+            self._wake.clear()
 
-    def follow(self, interval: float = 0.2) -> None:
-        """Run in the foreground until interrupted (``caselog projections follow``)."""
+    def follow(self, interval: float = 0.2, parent: int | None = None) -> None:
+        """Run in the foreground until interrupted (``caselog projections follow``), or,
+        with ``parent``, until that process is gone (the runner beside ``caselog serve``)."""
         self.start(interval)
         try:
             while self._thread is not None and self._thread.is_alive():
-                self._thread.join(timeout=1.0)
+                self._thread.join(timeout=0.5)
+                if parent is not None and os.getppid() != parent:
+                    break
         except KeyboardInterrupt:
             pass
         finally:
@@ -435,11 +456,86 @@ class ProjectionRunner:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
 
 
+class RunnerProcess:
+    """The projection runner of ``caselog serve`` in a child process.
+
+    Each case's rows are recomputed from all its events, so the runner's work per batch
+    grows with the length of the cases it touches. In a thread of the serving process that
+    work held the interpreter lock against every request (a 5,000-event case made writes to
+    any case slower); in its own process it only shares the machine's cores. The child exits
+    when its parent is gone (a kill -9 of the service leaves no orphan that outlives it by
+    more than half a second); a child that died is started again. Two runners on one
+    database never interleave (the position moves by compare-and-set), so the overlap
+    while a restarted service starts its own is harmless."""
+
+    def __init__(self, database_url: str | None = None) -> None:
+        self.database_url = database_url
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._stop = threading.Event()
+        self._watch: threading.Thread | None = None
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        env = dict(os.environ)
+        if self.database_url:
+            env["CASELOG_DATABASE_URL"] = self.database_url
+        return subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "projections.runner", "--parent", str(os.getpid())], env=env
+        )
+
+    def start(self) -> None:
+        self.proc = self._spawn()
+        self._watch = threading.Thread(target=self._supervise, name="runner-watch", daemon=True)
+        self._watch.start()
+
+    def _supervise(self) -> None:
+        while not self._stop.wait(1.0):
+            if self.proc is not None and self.proc.poll() is not None:
+                log.warning("projection_runner_exited", code=self.proc.returncode)
+                self.proc = self._spawn()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._watch is not None:
+            self._watch.join(timeout=5)
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m projections.runner --parent PID``: follow the log beside a service."""
+    import argparse
+    import signal
+
+    from caselog.application import CaseLog
+
+    p = argparse.ArgumentParser(prog="python -m projections.runner")
+    p.add_argument("--parent", type=int, required=True)
+    args = p.parse_args(argv)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop like Ctrl-C
+    app = CaseLog(group_commit=False)
+    runner = ProjectionRunner(app)
+    try:
+        runner.follow(parent=args.parent)
+    finally:
+        app.close()
+    return 0
+
+
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -65,23 +65,52 @@ class ViewStore:
     def sql(self, statement: str) -> str:
         return statement.replace("?", "%s") if self.is_postgres else statement
 
-    def _drop_broken(self) -> None:
-        """After a lost connection (e.g. the server restarted) reconnect on the next use."""
+    def _drop_broken(self) -> bool:
+        """After a lost connection (e.g. the server restarted) reconnect on the next use;
+        True when the thread's connection was dropped."""
         conn = getattr(self._local, "conn", None)
         if conn is not None and self.is_postgres and (conn.closed or conn.broken):
             self._local.conn = None
+            return True
+        return False
+
+    def _begin(self) -> tuple[Any, Any]:
+        """A PostgreSQL connection with a transaction begun. A thread's connection may have
+        been idle through a server restart, and nothing tells it until it is used; the
+        ``BEGIN`` is that use and does nothing the caller could miss, so when it fails on
+        a connection that broke, it is made again on a new one. (A restart that is not over
+        yet fails the second time too: the caller gets the error, the API a 503.)"""
+        import psycopg
+
+        for attempt in (1, 2):
+            conn = self.conn
+            tx = conn.transaction()
+            try:
+                tx.__enter__()
+            except psycopg.OperationalError:
+                if self._drop_broken() and attempt == 1:
+                    continue
+                raise
+            return conn, tx
+        raise AssertionError("unreachable")
 
     @contextmanager
     def transaction(self) -> Iterator[Any]:
         """A transaction; on SQLite ``BEGIN IMMEDIATE`` so writers queue instead of failing."""
-        conn = self.conn
         if self.is_postgres:
+            conn, tx = self._begin()
             try:
-                with conn.transaction():
+                try:
                     yield conn.cursor()
+                except BaseException as e:
+                    if not tx.__exit__(type(e), e, e.__traceback__):
+                        raise
+                else:
+                    tx.__exit__(None, None, None)
             finally:
                 self._drop_broken()
             return
+        conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn.cursor()
@@ -91,15 +120,23 @@ class ViewStore:
         conn.execute("COMMIT")
 
     def query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        try:
-            cur = self.conn.cursor()
+        """Rows of a statement. A ``SELECT`` that failed because the thread's connection
+        broke (idle through a server restart) is run once more on a new connection: it
+        changes nothing, so running it again is safe."""
+        again = self.is_postgres and statement.lstrip()[:6].upper() in ("SELECT", "WITH")
+        for attempt in (1, 2):
             try:
-                cur.execute(self.sql(statement), params)
-                return list(cur.fetchall())
-            finally:
-                cur.close()
-        finally:
-            self._drop_broken()
+                cur = self.conn.cursor()
+                try:
+                    cur.execute(self.sql(statement), params)
+                    return list(cur.fetchall())
+                finally:
+                    cur.close()
+            except Exception:
+                if self._drop_broken() and again and attempt == 1:
+                    continue
+                raise
+        raise AssertionError("unreachable")
 
     def ping(self) -> None:
         self.query("SELECT 1")

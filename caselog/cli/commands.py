@@ -38,7 +38,8 @@ DEMO_SEED = 2022
 @click.option(
     "--projections",
     type=click.Choice(["inline", "off"]),
-    help="Run the projection runner in this process (inline, the default), or leave it to "
+    help="Run the projection runner beside the service as its child process (inline, the "
+    "default), or leave it to "
     "'caselog projections follow' beside the service (off). Env CASELOG_PROJECTIONS.",
 )
 @store_options

@@ -16,6 +16,9 @@ FIGURES = [
     "raw_pg_read_rows_per_s", "rebuild_events_per_s", "rebuild_ratio",
     "timetravel_ms_p50", "timetravel_ms_p99", "kpi_query_ms_p95", "case_read_ms_p95",
     "as_of_kpi_s", "serve_peak_rss_mb", "rebuild_peak_rss_mb", "caseload_page_ms_p95",
+    *(f"write_ms_p50_{n}" for n in (10, 100, 1000, 5000)),
+    *(f"case_read_ms_p95_{n}" for n in (10, 100, 1000, 5000)),
+    "long_case_write_ratio", "long_case_read_ratio",
 ]  # fmt: skip
 
 
@@ -23,7 +26,7 @@ FIGURES = [
 def test_bench_smoke_reports_every_figure(pg_server: str, tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     subprocess.run(
-        [sys.executable, "-m", "bench", "--scale", "smoke", "--write-seconds", "2", "--json", str(out)],
+        [sys.executable, "-m", "bench", "--scale", "smoke", "--write-seconds", "2", "--long-writes", "64", "--json", str(out)],
         check=True, timeout=300, capture_output=True,
     )  # fmt: skip
     figures = json.loads(out.read_text())
