@@ -35,6 +35,7 @@ import structlog
 
 from caselog.application import CaseLog
 from caselog.registry import ClientErased, ClientExists, ClientRegistry, Identity
+from caselog.timeline import clone
 from domain import facts as f
 from domain.case import Case
 from domain.errors import CaseNotFound, DomainError
@@ -146,8 +147,10 @@ class Inbound(Assignments, Deliveries, Verzoeken, Declaraties):
         return UUID(str(rows[0][0])) if rows else None
 
     def load(self, msg: Message, case_id: UUID) -> Case | None:
+        """A private copy of the case at its head: the message's steps are tried on it in
+        memory, and the copy ``get_case`` hands out is shared by every reader."""
         try:
-            return self.app.get_case(case_id, msg.actor)
+            return clone(self.app.get_case(case_id, msg.actor))
         except CaseNotFound:
             return None
 
