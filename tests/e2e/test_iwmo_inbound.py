@@ -89,6 +89,9 @@ def test_a_whole_case_runs_on_iwmo_messages_only(
     assert state["provider"] == "aanbieder-a"
     assert state["municipality"] == "Houten"
     assert "999990019" not in str(history(client, gemeente, case_id))
+    # the identity went into the encrypted client registry, under the case's client_ref
+    who = client.get(f"/v1/clients/{state['client_ref']}", headers=gemeente).json()
+    assert (who["bsn"], who["name"], who["birth_date"]) == ("999990019", "de Vries", "1980-05-17")
 
 
 def test_not_well_formed_is_400_and_not_iwmo_is_400(
