@@ -80,6 +80,9 @@ def grouped(
         and (not municipality or s.municipality == municipality)
         and (not product or product in s.products)
     ]
+    by_client: dict[str, list[CaseSummary]] = defaultdict(list)
+    for s in everyone:
+        by_client[s.client_ref].append(s)
     buckets: dict[tuple[str, str], list[CaseSummary]] = defaultdict(list)
     for s in scope:
         buckets[(s.provider, s.municipality)].append(s)
@@ -101,17 +104,21 @@ def grouped(
             and (not chosen["municipality"] or m == chosen["municipality"])
             for s in bucket
         ]
-        if not candidates:
-            continue
         for month, first, last in months:
+            # Only what the figures read: the cases in scope of this group's period, and
+            # for lasting outflow every case of their clients (any provider).
+            scoped = [s for s in candidates if in_scope(s, first, last)]
+            if not scoped:
+                continue
+            related = [r for c in {s.client_ref for s in scoped} for r in by_client[c]]
             figures = kpis_of(
-                everyone,
+                related,
                 first,
                 last,
                 lasting_months=lasting_months,
                 decision_within_days=decision_within_days,
                 as_of=as_of,
-                candidates=candidates,
+                candidates=scoped,
                 **chosen,
             )
             if figures.cases:

@@ -98,8 +98,10 @@ def kpis_of(
     candidates: list[CaseSummary] | None = None,
 ) -> Kpis:
     """The KPIs of the summaries that match the filters, from summaries already read (so a
-    breakdown per group, ``projections.kpi_groups``, reads the table once). ``candidates``:
-    a part of ``everyone`` holding every match, to filter fewer summaries."""
+    breakdown per group, ``projections.kpi_groups``, reads the table once). ``everyone`` is
+    also where returning clients are looked up (R-31). ``candidates``, to filter fewer: a
+    part of ``everyone`` holding every match in scope of the period (the others change no
+    figure)."""
     chosen = [
         s
         for s in (everyone if candidates is None else candidates)

@@ -55,6 +55,12 @@ def test_R27_each_group_equals_the_kpis_of_its_filter() -> None:
     for g in groups:
         alone = kpis_of(everyone, start, end, lasting_months=12, decision_within_days=56, **g.keys)
         assert g.kpis == alone
+    # month groups: the period clipped to the month, with lasting outflow over all cases
+    for g in grouped(everyone, start, end, ("provider", "month"), lasting_months=12):
+        first, last = g.kpis.period_start, g.kpis.period_end
+        assert f"{first:%Y-%m}" == f"{last:%Y-%m}" == g.keys["month"]
+        alone = kpis_of(everyone, first, last, lasting_months=12, provider=g.keys["provider"])
+        assert g.kpis == alone
     # every case in scope is in exactly one provider group
     by_provider = grouped(
         everyone, start, end, ("provider",), lasting_months=12, decision_within_days=56
