@@ -49,6 +49,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     log_format: Literal["auto", "json", "console"] = "auto"
     #: bearer token a Prometheus scraper presents at /metrics (unset: auditors' tokens only)
     metrics_token: Annotated[str, msgspec.Meta(min_length=16)] | None = None
+    #: key of the BSN digests that find an iWmo message's client again (iwmo.inbound);
+    #: unset: derived from the JWT secret. Set it in production and never change it.
+    pseudonym_key: Annotated[str, msgspec.Meta(min_length=32)] | None = None
 
 
 _FIELDS = {f.name for f in msgspec.structs.fields(Settings)}
@@ -112,6 +115,7 @@ def _explain(e: msgspec.ValidationError) -> str:
     hint = {
         "jwt_secret": "use a random secret of at least 32 characters",
         "metrics_token": "use a random token of at least 16 characters",
+        "pseudonym_key": "use a random key of at least 32 characters, and never change it",
         "jwks_url": "an https:// URL such as https://idp.example/.well-known/jwks.json",
         "log_level": "one of debug, info, warning, error",
         "log_format": "one of auto, json, console",
