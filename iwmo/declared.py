@@ -155,10 +155,12 @@ def record_declaration(
     municipality = cat.municipality_for_code(message.header.ontvanger) or message.header.ontvanger
     judgement = Judgement(declaratie_nummer=d.declaratie_nummer)
     used = views.query(
-        "SELECT 1 FROM iwmo_declaration "
+        "SELECT identificatie FROM iwmo_declaration "
         "WHERE tenant = ? AND provider = ? AND declaratie_nummer = ?",
         (tenant, provider, d.declaratie_nummer),
     )
+    if used and used[0][0] == message.identificatie:
+        return _judged_before(views, tenant, provider, message)
     if used:
         judgement.codes = ("9333",)
         return judgement
@@ -253,6 +255,39 @@ def record_declaration(
             cur.executemany(
                 views.sql(f"INSERT INTO iwmo_declared_line ({_COLUMNS}) VALUES ({marks})"),  # noqa: S608
                 fresh,
+            )
+    return judgement
+
+
+def _judged_before(views: Any, tenant: str, provider: str, message: Wmo323) -> Judgement:
+    """The judgement this very message (same sender, same Identificatie) got when it was
+    recorded: a resend after a crash that lost the answer is answered the same way and
+    records nothing again. A line recorded then carries its codes; a line that was not
+    recorded had a reference seen before (8021)."""
+    d = message.declaratie
+    stored = {
+        r[0]: (tuple(str(r[1]).split(",")), r[2], r[3])
+        for r in views.query(
+            "SELECT referentie_nummer, retour_codes, amount_cents, debet_credit "
+            "FROM iwmo_declared_line WHERE tenant = ? AND provider = ? AND declaratie_nummer = ?",
+            (tenant, provider, d.declaratie_nummer),
+        )
+    }
+    judgement = Judgement(declaratie_nummer=d.declaratie_nummer)
+    replayed: set[str] = set()
+    for ci, client in enumerate(d.clienten, start=1):
+        for pi, p in enumerate(client.prestaties, start=1):
+            ref = p.product_referentie.referentie_nummer
+            codes = stored[ref][0] if ref in stored and ref not in replayed else ("8021",)
+            replayed.add(ref)
+            judgement.lines.append(
+                LineJudgement(
+                    path=f"/Bericht/Declaratie/Clienten/Client[{ci}]/Prestaties/Prestatie[{pi}]",
+                    referentie_nummer=ref,
+                    codes=codes,
+                    amount_cents=p.ingediend_bedrag.bedrag,
+                    debet_credit=p.ingediend_bedrag.debet_credit,
+                )
             )
     return judgement
 

@@ -141,8 +141,32 @@ def test_a_submitted_month_is_declared_and_a_late_contact_gives_credit_and_debit
     assert second.declaratie.declaratie_nummer != first.declaratie.declaratie_nummer
     assert second.declaratie.totaal_ingediend_bedrag.totaal_bedrag == 27000 - 9000
     assert [x.codes for x in world.submit(second).lines] == [("8001",), ("8001",)]
-    # and the same declaration again is refused as a whole (9333)
-    assert world.submit(second).codes == ("9333",)
+    # and another message with the same DeclaratieNummer is refused as a whole (9333)
+    ident = msgspec.structs.replace(
+        second.header.bericht_identificatie, identificatie=second.identificatie + "-2"
+    )
+    other = msgspec.structs.replace(
+        second, header=msgspec.structs.replace(second.header, bericht_identificatie=ident)
+    )
+    assert world.submit(other).codes == ("9333",)
+
+
+def test_a_resent_declaration_gets_its_first_answer_and_records_nothing_again(
+    world: World,
+) -> None:
+    # given February declared and judged
+    cid = world.zou_case("c-9", "TW-9")
+    world.app.record(cid, provider(), contact(date(2024, 2, 1), minutes=60))
+    message = world.declaration()
+    first = world.submit(message)
+    lines = world.views.query("SELECT COUNT(*) FROM iwmo_declared_line", ())[0][0]
+    # when the same message is resent (its answer was lost in a crash)
+    again = world.submit(message)
+    # then it is answered as the first time, and nothing is recorded twice
+    assert again.codes == first.codes == ()
+    assert [(x.path, x.codes) for x in again.lines] == [(x.path, x.codes) for x in first.lines]
+    assert again.granted_cents == first.granted_cents
+    assert world.views.query("SELECT COUNT(*) FROM iwmo_declared_line", ())[0][0] == lines
 
 
 def test_a_retracted_contact_credits_the_declared_line_alone(world: World) -> None:
