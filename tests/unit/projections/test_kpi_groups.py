@@ -56,10 +56,19 @@ def test_R27_each_group_equals_the_kpis_of_its_filter() -> None:
         alone = kpis_of(everyone, start, end, lasting_months=12, decision_within_days=56, **g.keys)
         assert g.kpis == alone
     # month groups: the period clipped to the month, with lasting outflow over all cases
-    for g in grouped(everyone, start, end, ("provider", "month"), lasting_months=12):
+    for g in grouped(
+        everyone, start, end, ("provider", "month"), lasting_months=12, decision_within_days=56
+    ):
         first, last = g.kpis.period_start, g.kpis.period_end
         assert f"{first:%Y-%m}" == f"{last:%Y-%m}" == g.keys["month"]
-        alone = kpis_of(everyone, first, last, lasting_months=12, provider=g.keys["provider"])
+        alone = kpis_of(
+            everyone,
+            first,
+            last,
+            lasting_months=12,
+            decision_within_days=56,
+            provider=g.keys["provider"],
+        )
         assert g.kpis == alone
     # every case in scope is in exactly one provider group
     by_provider = grouped(
