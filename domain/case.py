@@ -8,6 +8,8 @@ of ``domain.state`` over the effective entries, so a correction or retraction re
 
 # No ``from __future__ import annotations`` here: eventsourcing turns the nested event
 # classes into dataclasses and the msgspec mapper reads their real annotations.
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -21,6 +23,18 @@ from domain.catalogue import Catalogue
 from domain.errors import AlreadyApplied, RuleViolation
 from domain.state import CaseState, Entry, evolve, fold
 from domain.values import Actor
+
+
+@dataclass(frozen=True)
+class CorrectionAsPosted:
+    """A correction whose replacement is read once the target's kind is known: a client
+    posts the replacement without naming its kind (shared/API.md, corrections), so the
+    aggregate checks the target first and then asks ``read_replacement`` for a fact of the
+    target's kind (it may refuse the body with an InvalidValue)."""
+
+    event_version: int
+    reason: str
+    read_replacement: Callable[[type[f.Fact]], f.CorrectableFact]
 
 
 class CaseSnapshotState(msgspec.Struct, kw_only=True):
@@ -295,17 +309,24 @@ class Case(Aggregate):
             self.EventRetracted, actor=actor, occurred_on=target.occurred_on, fact=retraction
         )
 
-    def correct(self, actor: Actor, correction: f.Correction, cat: Catalogue) -> None:
-        """Replace an earlier event's fact by a corrected one of the same kind."""
+    def correct(
+        self, actor: Actor, correction: f.Correction | CorrectionAsPosted, cat: Catalogue
+    ) -> None:
+        """Replace an earlier event's fact by a corrected one of the same kind.
+
+        C-07 (the target exists, is correctable, not retracted, and the replacement is of its
+        kind) and C-08 (only the writer's role corrects) are checked here, before the
+        replacement is read: a correction as posted learns its kind from the target."""
         self.check_new_request(actor)
         target = rules.check_correction_target(self.entries, correction.event_version, actor)
-        new = correction.replacement
-        if type(new) is not type(target.fact):
-            raise RuleViolation(
-                "C-07",
-                f"version {target.version} holds a {type(target.fact).__name__}, "
-                f"not a {type(new).__name__}",
+        if isinstance(correction, CorrectionAsPosted):
+            correction = f.Correction(
+                event_version=correction.event_version,
+                replacement=correction.read_replacement(type(target.fact)),
+                reason=correction.reason,
             )
+        new = correction.replacement
+        rules.check_replacement_kind(target, new)
         self._check_replacement(cat, target, new)
         self._check_refold(correction.event_version, new)
         self.trigger_event(

@@ -30,6 +30,7 @@ from domain.values import (
 Minutes = Annotated[int, msgspec.Meta(ge=1, le=24 * 60)]
 Headcount = Annotated[int, msgspec.Meta(ge=1, le=500)]
 Version = Annotated[int, msgspec.Meta(ge=1)]
+AwbzClass = Annotated[int, msgspec.Meta(ge=1, le=10)]
 
 
 class Fact(
@@ -220,7 +221,7 @@ class AwbzConversion(Fact, kw_only=True):
     ``converted_on``, recorded with its inputs so that a replay shows the decision."""
 
     converted_on: date
-    awbz_class: Annotated[int, msgspec.Meta(ge=1, le=10)]
+    awbz_class: AwbzClass
     function_codes: list[ShortText] = []
     assignment_number: Ref
     product: Ref

@@ -361,6 +361,16 @@ def check_extension(cat: Catalogue, state: CaseState, ext: f.Extension) -> None:
     check_extension_limits(cat, state, ext.ends_on)
 
 
+def check_replacement_kind(target: Entry, new: f.Fact) -> None:
+    """C-07: a correction replaces a fact by one of the same kind."""
+    if type(new) is not type(target.fact):
+        raise RuleViolation(
+            "C-07",
+            f"version {target.version} holds a {type(target.fact).__name__}, "
+            f"not a {type(new).__name__}",
+        )
+
+
 def check_correction_target(entries: list[Entry], version: int, actor: Actor) -> Entry:
     """C-07 the target exists, can be corrected and is not retracted; C-08 only the role
     that wrote an event corrects it."""
