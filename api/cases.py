@@ -217,8 +217,9 @@ def read_replacement(replacement: dict[str, Any], kind: type[f.Fact]) -> f.Corre
     try:
         parsed = msgspec.convert(replacement, type=body)
     except msgspec.ValidationError as e:
-        message, _, where = str(e).partition(" - at `$.")
-        raise invalid("replacement." + where.rstrip("`"), message, source="body") from None
+        message, _, where = str(e).partition(" - at `$")
+        field = "replacement" + where.rstrip("`")  # `$.x` -> replacement.x, `$` -> replacement
+        raise invalid(field, message, source="body") from None
     fact: f.CorrectableFact = parsed.fact()
     return fact
 

@@ -20,7 +20,7 @@ from eventsourcing.domain import Aggregate, Snapshot
 from domain import clock, rules
 from domain import facts as f
 from domain.catalogue import Catalogue
-from domain.errors import AlreadyApplied, RuleViolation
+from domain.errors import AlreadyApplied
 from domain.state import CaseState, Entry, evolve, fold
 from domain.values import Actor
 
@@ -227,12 +227,7 @@ class Case(Aggregate):
         cls, actor: Actor, referral: f.Referral, cat: Catalogue, case_id: UUID | None = None
     ) -> "Case":
         """Open a case on a referral (aanmelding)."""
-        if referral.tenant != cat.tenant:
-            raise RuleViolation("C-03", f"the case belongs to {cat.tenant}")
-        if referral.municipality not in cat.municipalities:
-            raise RuleViolation(
-                "C-03", f"{referral.municipality!r} is not a municipality of {cat.tenant}"
-            )
+        rules.check_referral(cat, referral)
         return cls._create(
             cls.CaseOpened,
             id=case_id,
@@ -255,6 +250,9 @@ class Case(Aggregate):
 
     def _record(self, actor: Actor, fact: f.Fact, cat: Catalogue) -> None:
         rules.check_fact(cat, self.state, fact)
+        if isinstance(fact, f.End):
+            ended = evolve(self.state, self.version + 1, fact)
+            rules.check_care_within_span(self.entries, ended)
         self.trigger_event(
             EVENT_FOR_FACT[type(fact)], actor=actor, occurred_on=fact.business_date(), fact=fact
         )
@@ -264,13 +262,7 @@ class Case(Aggregate):
         same transaction (an extension keeps the assignment number, a scale change is a
         withdrawal plus a new assignment)."""
         self.check_new_request(actor)
-        rules.check_not_ended(self.state, "a decision")
-        open_req = self.state.request(decision.request_id)
-        if open_req is None:
-            raise RuleViolation("C-07", f"no open change request {decision.request_id}")
-        req = open_req.request
-        if decision.decided_on < self.entry(open_req.version).occurred_on - _LONG_AGO:
-            raise RuleViolation("C-04", "decided before the request")
+        req = rules.check_change_decision(self.state, decision).request
         effect: f.Fact | None = None
         if decision.granted:
             current = self.state.current
@@ -397,6 +389,7 @@ class Case(Aggregate):
         trial = _replace_entry(self.entries, version, self.version + 1, replacement)
         state = _refold(trial)
         rules.check_consistent(state, before=self.state)
+        rules.check_care_within_span(trial, state)
 
 
 def legacy_decision_date(fact: dict[str, Any]) -> None:
@@ -409,9 +402,6 @@ def legacy_decision_date(fact: dict[str, Any]) -> None:
     never started before it) and gives no negative lead time."""
     if fact.get("fact_type") == "Indication" and not fact.get("decided_on"):
         fact["decided_on"] = fact["starts_on"]
-
-
-_LONG_AGO = __import__("datetime").timedelta(days=3650)
 
 
 def _without_end(state: CaseState, target: Entry, new: f.Fact) -> CaseState:
