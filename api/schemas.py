@@ -40,7 +40,7 @@ class Body(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True
 # --- opening and recording ---------------------------------------------------------------
 
 
-class ReferralBody(Body, kw_only=True):
+class ReferralBody(Body, kw_only=True, frozen=True):
     client_ref: Ref
     municipality: ShortText
     provider: Ref
@@ -57,14 +57,14 @@ class ReferralBody(Body, kw_only=True):
         )
 
 
-class IntakeBody(Body, kw_only=True):
+class IntakeBody(Body, kw_only=True, frozen=True):
     held_on: date
 
     def fact(self) -> f.Intake:
         return f.Intake(held_on=self.held_on)
 
 
-class IndicationBody(Body, kw_only=True):
+class IndicationBody(Body, kw_only=True, frozen=True):
     assignment_number: Ref
     product: Ref
     surcharge: bool = False
@@ -89,7 +89,7 @@ class IndicationBody(Body, kw_only=True):
         )
 
 
-class SupportPlanBody(Body, kw_only=True):
+class SupportPlanBody(Body, kw_only=True, frozen=True):
     agreed_on: date
     goals: list[Goal] = []
     contact_agreement: Text = ""
@@ -102,14 +102,14 @@ class SupportPlanBody(Body, kw_only=True):
         )
 
 
-class CareStartBody(Body, kw_only=True):
+class CareStartBody(Body, kw_only=True, frozen=True):
     started_on: date
 
     def fact(self) -> f.CareStart:
         return f.CareStart(started_on=self.started_on)
 
 
-class ContactBody(Body, kw_only=True):
+class ContactBody(Body, kw_only=True, frozen=True):
     occurred_on: date
     minutes: f.Minutes
     kind: ContactKind
@@ -128,7 +128,7 @@ class ContactBody(Body, kw_only=True):
         )
 
 
-class NoShowBody(Body, kw_only=True):
+class NoShowBody(Body, kw_only=True, frozen=True):
     scheduled_at: datetime
     cancelled_at: datetime | None = None
     planned_minutes: f.Minutes | None = None
@@ -141,7 +141,7 @@ class NoShowBody(Body, kw_only=True):
         )
 
 
-class EvaluationBody(Body, kw_only=True):
+class EvaluationBody(Body, kw_only=True, frozen=True):
     evaluated_on: date
     kind: EvaluationKind
     zrm: dict[str, int] = {}
@@ -150,7 +150,7 @@ class EvaluationBody(Body, kw_only=True):
         return f.Evaluation(evaluated_on=self.evaluated_on, kind=self.kind, zrm=dict(self.zrm))
 
 
-class ScaleChangeBody(Body, kw_only=True):
+class ScaleChangeBody(Body, kw_only=True, frozen=True):
     """A scale change decided directly; the new assignment number is the service's."""
 
     effective_on: date
@@ -169,7 +169,7 @@ class ScaleChangeBody(Body, kw_only=True):
         )
 
 
-class EndBody(Body, kw_only=True):
+class EndBody(Body, kw_only=True, frozen=True):
     ended_on: date
     reason: EndReason
     destination: Destination = "none"
@@ -181,7 +181,7 @@ class EndBody(Body, kw_only=True):
 # --- change requests and decisions ---------------------------------------------------------
 
 
-class ChangeRequestBody(Body, kw_only=True):
+class ChangeRequestBody(Body, kw_only=True, frozen=True):
     kind: ChangeKind
     product: Ref | None = None
     volume: Volume | None = None
@@ -204,7 +204,7 @@ class ChangeRequestBody(Body, kw_only=True):
         )
 
 
-class DecisionBody(Body, kw_only=True):
+class DecisionBody(Body, kw_only=True, frozen=True):
     granted: bool
     decided_on: date
     reason: Text = ""
@@ -224,7 +224,7 @@ class DecisionBody(Body, kw_only=True):
 # --- corrections ---------------------------------------------------------------------------
 
 
-class CorrectionBody(Body, kw_only=True):
+class CorrectionBody(Body, kw_only=True, frozen=True):
     """Retract an event (``retract: true``) or replace its fact (``replacement``: the body
     of the same kind of fact, as it was posted)."""
 
@@ -234,7 +234,7 @@ class CorrectionBody(Body, kw_only=True):
     reason: Text
 
 
-class ScaleChangeReplacementBody(ScaleChangeBody, kw_only=True):
+class ScaleChangeReplacementBody(ScaleChangeBody, kw_only=True, frozen=True):
     """A corrected scale change keeps (or corrects) its assignment number and decision
     date, which the original carried."""
 
@@ -253,7 +253,7 @@ class ScaleChangeReplacementBody(ScaleChangeBody, kw_only=True):
         )
 
 
-class AwbzConversionBody(Body, kw_only=True):
+class AwbzConversionBody(Body, kw_only=True, frozen=True):
     """Only ever a replacement: the conversion itself is an operator's command (R-05)."""
 
     converted_on: date

@@ -15,7 +15,8 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-from eventsourcing.domain import Aggregate, Snapshot
+from eventsourcing.domain import Aggregate
+from eventsourcing.domain import Snapshot as BaseSnapshot
 
 from domain import clock, rules
 from domain import facts as f
@@ -162,7 +163,7 @@ class Case(Aggregate):
             aggregate._apply_correction(self)
             aggregate._remember_request(self)
 
-    class Snapshot(Snapshot):
+    class Snapshot(BaseSnapshot):
         """v2: indications in the entries carry their decision date (see IndicationGranted)."""
 
         state: CaseSnapshotState  # type: ignore[assignment]
@@ -177,12 +178,13 @@ class Case(Aggregate):
 
         @classmethod
         def take(cls, aggregate: Any) -> "Case.Snapshot":
-            return cls(  # type: ignore[call-arg]
+            return cls(
                 originator_id=aggregate.id,
                 originator_version=aggregate.version,
                 timestamp=cls.create_timestamp(),
                 topic="domain.case:Case",
-                state=CaseSnapshotState(
+                # the library types ``state`` as a dict; caselog's snapshot is a Struct
+                state=CaseSnapshotState(  # type: ignore[arg-type]
                     created_on=aggregate.created_on,
                     modified_on=aggregate.modified_on,
                     entries=list(aggregate.entries),
