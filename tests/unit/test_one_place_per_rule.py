@@ -160,3 +160,12 @@ def test_a_decision_on_the_referral_day_is_not_before_the_referral_C04() -> None
         case.record(municipality(), indication(decided_on=date(2024, 1, 7)), ZOU)
     case.record(municipality(), indication(decided_on=date(2024, 1, 8), volume=hours(4)), ZOU)
     assert case.state.assignments[0].decided_on == date(2024, 1, 8)
+
+
+def test_docs_events_md_lists_the_derived_rules_per_event() -> None:
+    events_md = (RULES_MD.parent / "events.md").read_text()
+    documented = {
+        m.group(1): re.findall(r"[RC]-\d\d", m.group(2))
+        for m in re.finditer(r"^\| `Case\.(\w+)`[^|]*\|[^|]*\| ([^|]*) \|", events_md, re.M)
+    }
+    assert documented == RULES_CHECKED
