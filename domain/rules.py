@@ -3,6 +3,11 @@
 R-xx ids come from shared/DOMAIN.md; C-xx ids are caselog's own lifecycle rules, listed in
 docs/rules.md. Soft rules about money and reporting (R-11, R-16, declarability, R-14/R-15/R-18
 signals) never refuse a fact here: the projections classify them.
+
+Each kind of fact has one check named after what it guards (``check_intake``,
+``check_care_start``, ...), registered in ``CHECK_FOR_FACT`` by ``@checks``; ``check_fact``
+dispatches to it. ``domain/rule_index.py`` reads the rule ids each check raises from this
+module's source, so the list of rules checked per event is never kept by hand.
 """
 
 from __future__ import annotations
