@@ -15,8 +15,8 @@ test:  ## the whole suite, as .ci/run does (SQLite and PostgreSQL)
 test-fast:  ## unit and integration tests only
 	python -m pytest tests/unit tests/integration -q
 
-lint:  ## ruff check and format check
-	ruff check . && ruff format --check .
+lint:  ## ruff check, format check and strict mypy over domain/
+	ruff check . && ruff format --check . && python -m mypy
 
 format:  ## ruff format and autofix
 	ruff format . && ruff check --fix .

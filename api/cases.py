@@ -7,7 +7,8 @@ version}`` with an ETag. Lifecycle rules live in the domain and come back as 409
 
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
+from typing import Any, Protocol
 from uuid import NAMESPACE_URL, uuid4, uuid5
 
 import msgspec
@@ -16,6 +17,7 @@ from litestar import Request, Response, post
 from api import schemas as s
 from api.context import invalid, parse_case_id, require, run_write, services, strict_body, written
 from domain import facts as f
+from domain.case import CorrectionAsPosted
 from domain.errors import CaseNotFound, RuleViolation
 from domain.values import Actor
 
@@ -23,17 +25,22 @@ PROVIDER = ("provider",)
 MUNICIPALITY = ("municipality",)
 
 
+class _Recordable(Protocol):
+    """A request body that maps to the one fact its POST records (api/schemas.py)."""
+
+    def fact(self) -> f.Fact: ...
+
+
 async def _record(
     request: Request[Any, Any, Any],
     actor: Actor,
     case_id: str,
-    data: msgspec.Struct,
-    cls: type[f.Fact],
+    data: _Recordable,
     roles: tuple[str, ...],
 ) -> Any:
     require(actor, *roles)
     await strict_body(request, data)
-    fact = s.to_fact(cls, data)
+    fact = data.fact()
     cid = parse_case_id(case_id)
     app = services(request).app
 
@@ -50,7 +57,7 @@ async def open_case(
     """The municipality refers a client to a provider; the tenant is the token's."""
     require(actor, *MUNICIPALITY)
     await strict_body(request, data)
-    referral = s.to_fact(f.Referral, data, tenant=actor.tenant)
+    referral = data.fact(tenant=actor.tenant)
     app = services(request).app
     case_id = None if actor.request_key else uuid4()
 
@@ -65,7 +72,7 @@ async def open_case(
 async def intake(
     request: Request[Any, Any, Any], actor: Actor, case_id: str, data: s.IntakeBody
 ) -> Response[Any]:
-    return await _record(request, actor, case_id, data, f.Intake, PROVIDER)
+    return await _record(request, actor, case_id, data, PROVIDER)
 
 
 @post(
@@ -76,56 +83,56 @@ async def intake(
 async def indication(
     request: Request[Any, Any, Any], actor: Actor, case_id: str, data: s.IndicationBody
 ) -> Response[Any]:
-    return await _record(request, actor, case_id, data, f.Indication, MUNICIPALITY)
+    return await _record(request, actor, case_id, data, MUNICIPALITY)
 
 
 @post("/v1/cases/{case_id:str}/support-plan", status_code=200, summary="Support plan agreed")
 async def support_plan(
     request: Request[Any, Any, Any], actor: Actor, case_id: str, data: s.SupportPlanBody
 ) -> Response[Any]:
-    return await _record(request, actor, case_id, data, f.SupportPlan, PROVIDER)
+    return await _record(request, actor, case_id, data, PROVIDER)
 
 
 @post("/v1/cases/{case_id:str}/start", status_code=200, summary="Care started")
 async def start(
     request: Request[Any, Any, Any], actor: Actor, case_id: str, data: s.CareStartBody
 ) -> Response[Any]:
-    return await _record(request, actor, case_id, data, f.CareStart, PROVIDER)
+    return await _record(request, actor, case_id, data, PROVIDER)
 
 
 @post("/v1/cases/{case_id:str}/contacts", status_code=200, summary="Contact recorded")
 async def contact(
     request: Request[Any, Any, Any], actor: Actor, case_id: str, data: s.ContactBody
 ) -> Response[Any]:
-    return await _record(request, actor, case_id, data, f.Contact, PROVIDER)
+    return await _record(request, actor, case_id, data, PROVIDER)
 
 
 @post("/v1/cases/{case_id:str}/no-shows", status_code=200, summary="No-show recorded (R-13)")
 async def no_show(
     request: Request[Any, Any, Any], actor: Actor, case_id: str, data: s.NoShowBody
 ) -> Response[Any]:
-    return await _record(request, actor, case_id, data, f.NoShow, PROVIDER)
+    return await _record(request, actor, case_id, data, PROVIDER)
 
 
 @post("/v1/cases/{case_id:str}/evaluations", status_code=200, summary="Evaluation recorded (ZRM)")
 async def evaluation(
     request: Request[Any, Any, Any], actor: Actor, case_id: str, data: s.EvaluationBody
 ) -> Response[Any]:
-    return await _record(request, actor, case_id, data, f.Evaluation, PROVIDER)
+    return await _record(request, actor, case_id, data, PROVIDER)
 
 
 @post("/v1/cases/{case_id:str}/scale-changes", status_code=200, summary="Scale changed by decision")
 async def scale_change(
     request: Request[Any, Any, Any], actor: Actor, case_id: str, data: s.ScaleChangeBody
 ) -> Response[Any]:
-    return await _record(request, actor, case_id, data, f.ScaleChange, MUNICIPALITY)
+    return await _record(request, actor, case_id, data, MUNICIPALITY)
 
 
 @post("/v1/cases/{case_id:str}/end", status_code=200, summary="Care ended (uitstroom)")
 async def end(
     request: Request[Any, Any, Any], actor: Actor, case_id: str, data: s.EndBody
 ) -> Response[Any]:
-    return await _record(request, actor, case_id, data, f.End, ("municipality", "provider"))
+    return await _record(request, actor, case_id, data, ("municipality", "provider"))
 
 
 @post("/v1/cases/{case_id:str}/change-requests", status_code=201, summary="Change requested (R-19)")
@@ -139,7 +146,7 @@ async def change_request(
     # With an Idempotency-Key the id follows from it, so a retry answers the same id.
     seed = uuid5(NAMESPACE_URL, actor.request_key) if actor.request_key else uuid4()
     request_id = f"WV-{seed.hex[:12]}"
-    fact = s.to_fact(f.ChangeRequest, data, request_id=request_id)
+    fact = data.fact(request_id=request_id)
     app = services(request).app
 
     def command(expected: int | None) -> Response[Any]:
@@ -166,7 +173,7 @@ async def decide(
     require(actor, *MUNICIPALITY)
     await strict_body(request, data)
     cid = parse_case_id(case_id)
-    decision = f.ChangeDecision(request_id=request_id, **msgspec.structs.asdict(data))
+    decision = data.fact(request_id=request_id)
     app = services(request).app
 
     def command(expected: int | None) -> Response[Any]:
@@ -191,26 +198,30 @@ async def correction(
         if data.retract:
             retraction = f.Retraction(event_version=data.event_version, reason=data.reason)
             return written(cid, app.retract_event(cid, actor, retraction, expected))
-        case = app.get_case(cid, actor)
-        try:
-            target = case.entry(data.event_version)
-        except StopIteration:
-            raise RuleViolation("C-07", f"the case has no version {data.event_version}") from None
-        kind = type(target.fact)
-        if kind not in f.CORRECTABLE_TYPES:
-            raise RuleViolation("C-07", f"a {kind.__name__} is not corrected by replacement")
-        try:
-            replacement = msgspec.convert(data.replacement, type=s.body_of(kind))
-        except msgspec.ValidationError as e:
-            message, _, where = str(e).partition(" - at `$.")
-            raise invalid("replacement." + where.rstrip("`"), message, source="body") from None
-        fact = kind(**msgspec.structs.asdict(replacement))
-        correction = f.Correction(
-            event_version=data.event_version, replacement=fact, reason=data.reason
+        correction = CorrectionAsPosted(
+            event_version=data.event_version,
+            reason=data.reason,
+            read_replacement=partial(read_replacement, data.replacement or {}),
         )
         return written(cid, app.correct_event(cid, actor, correction, expected))
 
     return await run_write(request, actor, command)
+
+
+def read_replacement(replacement: dict[str, Any], kind: type[f.Fact]) -> f.CorrectableFact:
+    """The posted replacement read as the body of the corrected fact's kind (422 naming
+    the field under ``replacement`` when it does not fit)."""
+    body = s.REPLACEMENT_BODY.get(kind)
+    if body is None:  # the aggregate refuses such a target before asking (C-07)
+        raise RuleViolation("C-07", f"a {kind.__name__} is not corrected by replacement")
+    try:
+        parsed = msgspec.convert(replacement, type=body)
+    except msgspec.ValidationError as e:
+        message, _, where = str(e).partition(" - at `$")
+        field = "replacement" + where.rstrip("`")  # `$.x` -> replacement.x, `$` -> replacement
+        raise invalid(field, message, source="body") from None
+    fact: f.CorrectableFact = parsed.fact()
+    return fact
 
 
 WRITES = [

@@ -27,7 +27,7 @@ from caselog.group_commit import GroupCommitter, Job
 from caselog.mapper import MsgspecMapper
 from caselog.timeline import HeadCache, TimelineCache
 from domain import facts as f
-from domain.case import Case
+from domain.case import Case, CorrectionAsPosted
 from domain.catalogue import Catalogue, Catalogues, default_catalogues
 from domain.errors import AlreadyApplied, CaseNotFound, DomainError, VersionMismatch
 from domain.rules import convert_awbz
@@ -248,10 +248,10 @@ class CaseLog(Application[UUID]):
         self,
         case_id: UUID,
         actor: Actor,
-        correction: f.Correction,
+        correction: f.Correction | CorrectionAsPosted,
         expected_version: int | None = None,
     ) -> int:
-        """Replace an earlier event's fact by a corrected one."""
+        """Replace an earlier event's fact by a corrected one (the rules: ``Case.correct``)."""
         return self._execute(
             case_id, actor, expected_version, lambda c, cat: c.correct(actor, correction, cat)
         )

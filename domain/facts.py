@@ -30,6 +30,7 @@ from domain.values import (
 Minutes = Annotated[int, msgspec.Meta(ge=1, le=24 * 60)]
 Headcount = Annotated[int, msgspec.Meta(ge=1, le=500)]
 Version = Annotated[int, msgspec.Meta(ge=1)]
+AwbzClass = Annotated[int, msgspec.Meta(ge=1, le=10)]
 
 
 class Fact(
@@ -46,7 +47,7 @@ class Fact(
         raise NotImplementedError
 
 
-class Referral(Fact, kw_only=True):
+class Referral(Fact, kw_only=True, frozen=True):
     """Aanmelding: the municipality refers a client to a provider."""
 
     client_ref: Ref
@@ -59,7 +60,7 @@ class Referral(Fact, kw_only=True):
         return self.referred_on
 
 
-class Intake(Fact, kw_only=True):
+class Intake(Fact, kw_only=True, frozen=True):
     """Intakegesprek held by the provider (R-15: within 2 weeks, not declarable)."""
 
     held_on: date
@@ -68,7 +69,7 @@ class Intake(Fact, kw_only=True):
         return self.held_on
 
 
-class Indication(Fact, kw_only=True):
+class Indication(Fact, kw_only=True, frozen=True):
     """Beschikking / iWmo toewijzing (WMO301) with its ToewijzingNummer."""
 
     assignment_number: Ref
@@ -88,7 +89,7 @@ class Indication(Fact, kw_only=True):
         return self.starts_on
 
 
-class SupportPlan(Fact, kw_only=True):
+class SupportPlan(Fact, kw_only=True, frozen=True):
     """Ondersteuningsplan, based on the indication's goals (R-22)."""
 
     agreed_on: date
@@ -99,7 +100,7 @@ class SupportPlan(Fact, kw_only=True):
         return self.agreed_on
 
 
-class CareStart(Fact, kw_only=True):
+class CareStart(Fact, kw_only=True, frozen=True):
     """Start of care (iWmo WMO305: sent only after care really started)."""
 
     started_on: date
@@ -108,7 +109,7 @@ class CareStart(Fact, kw_only=True):
         return self.started_on
 
 
-class Contact(Fact, kw_only=True):
+class Contact(Fact, kw_only=True, frozen=True):
     """A contact with the client or network (R-10), in whole minutes."""
 
     occurred_on: date
@@ -122,7 +123,7 @@ class Contact(Fact, kw_only=True):
         return self.occurred_on
 
 
-class NoShow(Fact, kw_only=True):
+class NoShow(Fact, kw_only=True, frozen=True):
     """An appointment the client missed (R-13): not cancelled, or cancelled < 24 h ahead."""
 
     scheduled_at: datetime
@@ -135,7 +136,7 @@ class NoShow(Fact, kw_only=True):
         return self.scheduled_at.date()
 
 
-class Evaluation(Fact, kw_only=True):
+class Evaluation(Fact, kw_only=True, frozen=True):
     """Evaluation with ZRM scores for the domains given only (R-23, R-32)."""
 
     evaluated_on: date
@@ -146,7 +147,7 @@ class Evaluation(Fact, kw_only=True):
         return self.evaluated_on
 
 
-class ChangeRequest(Fact, kw_only=True):
+class ChangeRequest(Fact, kw_only=True, frozen=True):
     """Wijzigingsverzoek (iWmo WMO317) by the provider; R-19 requires its report."""
 
     request_id: Ref
@@ -162,7 +163,7 @@ class ChangeRequest(Fact, kw_only=True):
         return self.effective_on
 
 
-class ChangeDecision(Fact, kw_only=True):
+class ChangeDecision(Fact, kw_only=True, frozen=True):
     """The municipality's answer to a change request (iWmo WMO319)."""
 
     request_id: Ref
@@ -175,7 +176,7 @@ class ChangeDecision(Fact, kw_only=True):
         return self.decided_on
 
 
-class ScaleChange(Fact, kw_only=True):
+class ScaleChange(Fact, kw_only=True, frozen=True):
     """Op- of afschaling: a withdrawal of the running assignment plus a new one (R-25, R-30)."""
 
     effective_on: date
@@ -190,7 +191,7 @@ class ScaleChange(Fact, kw_only=True):
         return self.effective_on
 
 
-class Extension(Fact, kw_only=True):
+class Extension(Fact, kw_only=True, frozen=True):
     """Verlenging: the running assignment keeps its number and gets a later end date."""
 
     assignment_number: Ref
@@ -202,7 +203,7 @@ class Extension(Fact, kw_only=True):
         return self.decided_on
 
 
-class End(Fact, kw_only=True):
+class End(Fact, kw_only=True, frozen=True):
     """End of care (uitstroom) with the iWmo RedenBeeindiging and where the client goes."""
 
     ended_on: date
@@ -213,14 +214,14 @@ class End(Fact, kw_only=True):
         return self.ended_on
 
 
-class AwbzConversion(Fact, kw_only=True):
+class AwbzConversion(Fact, kw_only=True, frozen=True):
     """Technische omzetting (R-05) of a running AWBZ indication on the conversion date.
 
     ``product`` and ``surcharge`` are the outcome of the conversion table in force on
     ``converted_on``, recorded with its inputs so that a replay shows the decision."""
 
     converted_on: date
-    awbz_class: Annotated[int, msgspec.Meta(ge=1, le=10)]
+    awbz_class: AwbzClass
     function_codes: list[ShortText] = []
     assignment_number: Ref
     product: Ref
@@ -233,7 +234,7 @@ class AwbzConversion(Fact, kw_only=True):
         return self.converted_on
 
 
-class Retraction(Fact, kw_only=True):
+class Retraction(Fact, kw_only=True, frozen=True):
     """An earlier event was wrong and no longer counts (it stays in the log)."""
 
     event_version: Version
@@ -271,7 +272,7 @@ CORRECTABLE_TYPES: tuple[type[Fact], ...] = (
 )
 
 
-class Correction(Fact, kw_only=True):
+class Correction(Fact, kw_only=True, frozen=True):
     """An earlier event is replaced by ``replacement`` (same kind of fact)."""
 
     event_version: Version

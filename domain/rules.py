@@ -3,17 +3,24 @@
 R-xx ids come from shared/DOMAIN.md; C-xx ids are caselog's own lifecycle rules, listed in
 docs/rules.md. Soft rules about money and reporting (R-11, R-16, declarability, R-14/R-15/R-18
 signals) never refuse a fact here: the projections classify them.
+
+Each kind of fact has one check named after what it guards (``check_intake``,
+``check_care_start``, ...), registered in ``CHECK_FOR_FACT`` by ``@checks``; ``check_fact``
+dispatches to it. ``domain/rule_index.py`` reads the rule ids each check raises from this
+module's source, so the list of rules checked per event is never kept by hand.
 """
 
 from __future__ import annotations
 
 import calendar
+from collections.abc import Callable, Iterable
 from datetime import date, timedelta
+from typing import Any, TypeVar
 
 from domain import facts as f
 from domain.catalogue import Catalogue, Product
 from domain.errors import InvalidValue, RuleViolation
-from domain.state import CaseState, Entry, is_timely_cancellation
+from domain.state import CaseState, Entry, OpenRequest, is_timely_cancellation
 from domain.values import ZRM_DOMAINS, Actor, Goal, Volume
 
 MAX_MINUTES_PER_DAY = 24 * 60
@@ -164,83 +171,173 @@ def check_consistent(state: CaseState, before: CaseState | None = None) -> None:
         raise RuleViolation("C-04", "the end lies before the start of care")
 
 
+# --- one check per kind of fact, named after what it guards ----------------------------------
+
+_FactT = TypeVar("_FactT", bound=f.Fact)
+FactCheck = Callable[[Catalogue, CaseState, Any], None]
+
+#: The check each kind of fact passes before it is recorded (filled by ``@checks``).
+CHECK_FOR_FACT: dict[type[f.Fact], FactCheck] = {}
+
+
+def checks(
+    kind: type[_FactT],
+) -> Callable[
+    [Callable[[Catalogue, CaseState, _FactT], None]],
+    Callable[[Catalogue, CaseState, _FactT], None],
+]:
+    """Register the decorated function as the check of ``kind`` (one place per rule)."""
+
+    def register(
+        check: Callable[[Catalogue, CaseState, _FactT], None],
+    ) -> Callable[[Catalogue, CaseState, _FactT], None]:
+        CHECK_FOR_FACT[kind] = check
+        return check
+
+    return register
+
+
 def check_fact(cat: Catalogue, state: CaseState, fact: f.Fact) -> None:
-    """Refuse ``fact`` on ``state`` with the rule it breaks. Pure."""
-    match fact:
-        case f.Intake():
-            check_not_ended(state, "an intake")
-            check_dated_within_case(state, fact.held_on, "the intake")
-            if state.intake_on is not None:
-                raise RuleViolation("C-07", f"the intake was held on {state.intake_on} already")
-        case f.Indication() | f.AwbzConversion():
-            check_not_ended(state, "an indication")
-            check_span(fact.starts_on, fact.ends_on)
-            product = check_product(
-                cat, fact.product, fact.starts_on, fact.volume, surcharge=fact.surcharge
-            )
-            check_duration(product, fact.starts_on, fact.ends_on)
-            check_segment(cat, state, product)
-            if isinstance(fact, f.Indication):
-                check_goals(fact.goals)
-                if fact.decided_on and fact.decided_on < state.referred_on:
-                    raise RuleViolation("C-04", "decided before the referral")
-            else:
-                check_conversion(cat, fact)
-            if any(a.assignment_number == fact.assignment_number for a in state.assignments):
-                raise RuleViolation(
-                    "C-07", f"assignment {fact.assignment_number} exists; correct or extend it"
-                )
-        case f.SupportPlan():
-            check_not_ended(state, "a support plan")
-            check_dated_within_case(state, fact.agreed_on, "the support plan")
-            if not state.assignments:
-                raise RuleViolation("R-22", "the support plan is based on an indication")
-            check_goals(fact.goals)
-        case f.CareStart():
-            check_not_ended(state, "a start of care")
-            if state.started_on is not None:
-                raise RuleViolation("C-07", f"care started on {state.started_on} already")
-            if not state.assignments:
-                raise RuleViolation("R-20", "care may start only after a decision exists")
-            running = state.assignment_on(fact.started_on)
-            if running is None:
-                raise RuleViolation("R-20", f"no indication is in force on {fact.started_on}")
-            if running.decided_on is not None and fact.started_on < running.decided_on:
-                raise RuleViolation(
-                    "R-20",
-                    f"care may start only after the decision: {fact.started_on} is before "
-                    f"the decision date {running.decided_on}",
-                )
-        case f.Contact():
-            check_contact_values(fact)
-            check_within_care(state, fact.occurred_on, "a contact")
-        case f.NoShow():
-            if fact.cancelled_at is not None and fact.cancelled_at.tzinfo is None:
-                raise InvalidValue("C-06", "cancelled_at needs a UTC offset", "cancelled_at")
-            if fact.scheduled_at.tzinfo is None:
-                raise InvalidValue("C-06", "scheduled_at needs a UTC offset", "scheduled_at")
-            if fact.cancelled_at is not None and fact.cancelled_at > fact.scheduled_at:
-                raise InvalidValue(
-                    "C-06", "cancelled_at lies after the appointment it cancels", "cancelled_at"
-                )
-            check_within_care(state, fact.scheduled_at.date(), "a no-show")
-            check_planned_minutes(cat, state, fact)
-        case f.Evaluation():
-            check_zrm_scores(fact.zrm)
-            check_dated_within_case(state, fact.evaluated_on, "an evaluation")
-        case f.ChangeRequest():
-            check_change_request(cat, state, fact)
-        case f.ScaleChange():
-            check_scale_change(cat, state, fact)
-        case f.Extension():
-            check_extension(cat, state, fact)
-        case f.End():
-            check_not_ended(state, "another end")
-            start = state.started_on or state.referred_on
-            if fact.ended_on < start:
-                raise RuleViolation("C-04", f"the end {fact.ended_on} is before {start}")
-        case _:
-            raise TypeError(f"no rule check for {type(fact).__name__}")
+    """Refuse ``fact`` on ``state`` with the rule it breaks: the check of its kind. Pure."""
+    check = CHECK_FOR_FACT.get(type(fact))
+    if check is None:
+        raise TypeError(f"no rule check for {type(fact).__name__}")
+    check(cat, state, fact)
+
+
+def check_referral(cat: Catalogue, referral: f.Referral) -> None:
+    """C-03: a case opens for the catalogue's tenant and one of its municipalities."""
+    if referral.tenant != cat.tenant:
+        raise RuleViolation("C-03", f"the case belongs to {cat.tenant}")
+    if referral.municipality not in cat.municipalities:
+        raise RuleViolation(
+            "C-03", f"{referral.municipality!r} is not a municipality of {cat.tenant}"
+        )
+
+
+@checks(f.Intake)
+def check_intake(cat: Catalogue, state: CaseState, intake: f.Intake) -> None:
+    """One intake per case (C-07), dated within the case (C-01, C-04)."""
+    check_not_ended(state, "an intake")
+    check_dated_within_case(state, intake.held_on, "the intake")
+    if state.intake_on is not None:
+        raise RuleViolation("C-07", f"the intake was held on {state.intake_on} already")
+
+
+def _check_new_assignment(
+    cat: Catalogue, state: CaseState, fact: f.Indication | f.AwbzConversion
+) -> None:
+    """What an indication and a converted AWBZ indication share: a known product valid on
+    its start (C-03, R-04), its duration (C-04, C-05), the segment (R-08), a new number."""
+    check_not_ended(state, "an indication")
+    check_span(fact.starts_on, fact.ends_on)
+    product = check_product(
+        cat, fact.product, fact.starts_on, fact.volume, surcharge=fact.surcharge
+    )
+    check_duration(product, fact.starts_on, fact.ends_on)
+    check_segment(cat, state, product)
+    if any(a.assignment_number == fact.assignment_number for a in state.assignments):
+        raise RuleViolation(
+            "C-07", f"assignment {fact.assignment_number} exists; correct or extend it"
+        )
+
+
+@checks(f.Indication)
+def check_indication(cat: Catalogue, state: CaseState, indication: f.Indication) -> None:
+    """A new assignment with known goal domains (R-24), decided after the referral (C-04)."""
+    _check_new_assignment(cat, state, indication)
+    check_goals(indication.goals)
+    if indication.decided_on < state.referred_on:
+        raise RuleViolation("C-04", "decided before the referral")
+
+
+@checks(f.AwbzConversion)
+def check_awbz_conversion(cat: Catalogue, state: CaseState, conversion: f.AwbzConversion) -> None:
+    """A new assignment whose product follows the conversion table (R-05)."""
+    _check_new_assignment(cat, state, conversion)
+    check_conversion(cat, conversion)
+
+
+@checks(f.SupportPlan)
+def check_support_plan(cat: Catalogue, state: CaseState, plan: f.SupportPlan) -> None:
+    """Based on an indication (R-22), with known goal domains (R-24)."""
+    check_not_ended(state, "a support plan")
+    check_dated_within_case(state, plan.agreed_on, "the support plan")
+    if not state.assignments:
+        raise RuleViolation("R-22", "the support plan is based on an indication")
+    check_goals(plan.goals)
+
+
+@checks(f.CareStart)
+def check_care_start(cat: Catalogue, state: CaseState, start: f.CareStart) -> None:
+    """Care starts once (C-07), under an indication in force, not before its decision (R-20)."""
+    check_not_ended(state, "a start of care")
+    if state.started_on is not None:
+        raise RuleViolation("C-07", f"care started on {state.started_on} already")
+    if not state.assignments:
+        raise RuleViolation("R-20", "care may start only after a decision exists")
+    running = state.assignment_on(start.started_on)
+    if running is None:
+        raise RuleViolation("R-20", f"no indication is in force on {start.started_on}")
+    if running.decided_on is not None and start.started_on < running.decided_on:
+        raise RuleViolation(
+            "R-20",
+            f"care may start only after the decision: {start.started_on} is before "
+            f"the decision date {running.decided_on}",
+        )
+
+
+@checks(f.Contact)
+def check_contact(cat: Catalogue, state: CaseState, contact: f.Contact) -> None:
+    """Possible minutes and headcounts (C-06), within care (C-02, R-20)."""
+    check_contact_values(contact)
+    check_within_care(state, contact.occurred_on, "a contact")
+
+
+@checks(f.NoShow)
+def check_no_show(cat: Catalogue, state: CaseState, no_show: f.NoShow) -> None:
+    """Instants with an offset, a cancellation before the appointment (C-06), within care
+    (C-02), and the planned minutes a declarable no-show counts (R-13)."""
+    if no_show.cancelled_at is not None and no_show.cancelled_at.tzinfo is None:
+        raise InvalidValue("C-06", "cancelled_at needs a UTC offset", "cancelled_at")
+    if no_show.scheduled_at.tzinfo is None:
+        raise InvalidValue("C-06", "scheduled_at needs a UTC offset", "scheduled_at")
+    if no_show.cancelled_at is not None and no_show.cancelled_at > no_show.scheduled_at:
+        raise InvalidValue(
+            "C-06", "cancelled_at lies after the appointment it cancels", "cancelled_at"
+        )
+    check_within_care(state, no_show.scheduled_at.date(), "a no-show")
+    check_planned_minutes(cat, state, no_show)
+
+
+@checks(f.Evaluation)
+def check_evaluation(cat: Catalogue, state: CaseState, evaluation: f.Evaluation) -> None:
+    """ZRM scores 1..5 on known domains (R-23, R-24), dated within the case (C-01, C-04)."""
+    check_zrm_scores(evaluation.zrm)
+    check_dated_within_case(state, evaluation.evaluated_on, "an evaluation")
+
+
+@checks(f.End)
+def check_end(cat: Catalogue, state: CaseState, end: f.End) -> None:
+    """One end (C-01), not before the start of care or the referral (C-04)."""
+    check_not_ended(state, "another end")
+    start = state.started_on or state.referred_on
+    if end.ended_on < start:
+        raise RuleViolation("C-04", f"the end {end.ended_on} is before {start}")
+
+
+def check_care_within_span(entries: Iterable[Entry], state: CaseState) -> None:
+    """C-02 over the whole history: every contact and no-show that counts lies within
+    start..end of care, so an end dated before recorded care, or a start of care taken
+    back while care facts remain, is refused (correct or retract those first)."""
+    for entry in entries:
+        if entry.retracted or not isinstance(entry.fact, f.Contact | f.NoShow):
+            continue
+        what = f"the {entry.event_type} of version {entry.version} ({entry.occurred_on})"
+        if state.started_on is None or entry.occurred_on < state.started_on:
+            raise RuleViolation("C-02", f"{what} would lie before the start of care")
+        if state.ended_on is not None and entry.occurred_on > state.ended_on:
+            raise RuleViolation("C-02", f"{what} would lie after the end ({state.ended_on})")
 
 
 def check_planned_minutes(cat: Catalogue, state: CaseState, ns: f.NoShow) -> None:
@@ -290,7 +387,10 @@ def _running(state: CaseState, what: str) -> None:
         raise RuleViolation("R-20", f"{what} needs a running indication")
 
 
+@checks(f.ChangeRequest)
 def check_change_request(cat: Catalogue, state: CaseState, req: f.ChangeRequest) -> None:
+    """A running indication (R-20), the provider's report (R-19), a new request id (C-07),
+    and a proposal the catalogue allows (C-05, C-06, and the scale change's rules)."""
     _running(state, "a change request")
     current = state.current
     assert current is not None
@@ -319,7 +419,10 @@ def check_change_request(cat: Catalogue, state: CaseState, req: f.ChangeRequest)
         )
 
 
+@checks(f.ScaleChange)
 def check_scale_change(cat: Catalogue, state: CaseState, sc: f.ScaleChange) -> None:
+    """Within the running assignment (C-04), a product allowed then (C-03, R-01, R-08),
+    within the product's duration (C-05)."""
     _running(state, "a scale change")
     current = state.current
     assert current is not None
@@ -350,7 +453,9 @@ def check_extension_limits(cat: Catalogue, state: CaseState, ends_on: date) -> N
         check_duration(product, current.ends_on + timedelta(1), ends_on)
 
 
+@checks(f.Extension)
 def check_extension(cat: Catalogue, state: CaseState, ext: f.Extension) -> None:
+    """The running assignment (C-07), a later end (C-06) the product allows (C-05)."""
     _running(state, "an extension")
     current = state.current
     assert current is not None
@@ -359,6 +464,16 @@ def check_extension(cat: Catalogue, state: CaseState, ext: f.Extension) -> None:
     if ext.ends_on <= current.ends_on:
         raise InvalidValue("C-06", f"an extension ends after {current.ends_on}", "ends_on")
     check_extension_limits(cat, state, ext.ends_on)
+
+
+def check_replacement_kind(target: Entry, new: f.Fact) -> None:
+    """C-07: a correction replaces a fact by one of the same kind."""
+    if type(new) is not type(target.fact):
+        raise RuleViolation(
+            "C-07",
+            f"version {target.version} holds a {type(target.fact).__name__}, "
+            f"not a {type(new).__name__}",
+        )
 
 
 def check_correction_target(entries: list[Entry], version: int, actor: Actor) -> Entry:
@@ -377,3 +492,22 @@ def check_correction_target(entries: list[Entry], version: int, actor: Actor) ->
             f"version {version} was written by a {target.role}; only a {target.role} corrects it",
         )
     return target
+
+
+def check_change_decision(state: CaseState, decision: f.ChangeDecision) -> OpenRequest:
+    """A decision answers an open request (C-07) of a case not ended (C-01), dated on or
+    after the decision of the assignment it changes (C-04): a change is decided after
+    what it changes was. Returns the request decided."""
+    check_not_ended(state, "a decision")
+    open_req = state.request(decision.request_id)
+    if open_req is None:
+        raise RuleViolation("C-07", f"no open change request {decision.request_id}")
+    current = state.current
+    floor = current.decided_on if current is not None and current.decided_on else None
+    if floor is not None and decision.decided_on < floor:
+        raise RuleViolation(
+            "C-04",
+            f"decided on {decision.decided_on}, before the assignment it changes was decided "
+            f"({floor})",
+        )
+    return open_req

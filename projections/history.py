@@ -20,41 +20,11 @@ import msgspec
 
 from domain import facts as f
 from domain.catalogue import Catalogue
+from domain.rule_index import RULES_CHECKED
 from domain.values import Actor
 from projections.case_view import CaseOut, case_document
 from projections.consumption import Decision, consumption
 from projections.signals import Signal, signals
-
-#: The lifecycle rules checked before each kind of event was accepted (docs/rules.md).
-RULES_CHECKED: dict[str, list[str]] = {
-    "CaseOpened": ["C-03"],
-    "IntakeHeld": ["C-01", "C-04", "C-07"],
-    "IndicationGranted": [
-        "C-01",
-        "C-03",
-        "C-04",
-        "C-05",
-        "C-06",
-        "R-01",
-        "R-04",
-        "R-08",
-        "R-22",
-        "R-24",
-    ],
-    "SupportPlanAgreed": ["C-01", "C-04", "R-22", "R-24"],
-    "CareStarted": ["C-01", "C-07", "R-20"],
-    "ContactRecorded": ["C-01", "C-02", "C-06", "R-20"],
-    "NoShowRecorded": ["C-01", "C-02", "C-06", "R-20"],
-    "EvaluationRecorded": ["C-01", "C-04", "R-23", "R-24", "R-32"],
-    "ChangeRequested": ["C-01", "C-07", "R-19", "R-08", "C-05"],
-    "ChangeDecided": ["C-01", "C-04", "C-07"],
-    "ScaleChanged": ["C-01", "C-03", "R-01", "R-08"],
-    "IndicationExtended": ["C-01", "C-05"],
-    "CaseEnded": ["C-01", "C-04"],
-    "AwbzIndicationConverted": ["R-05", "C-03"],
-    "EventRetracted": ["C-07", "C-08", "R-20"],
-    "EventCorrected": ["C-07", "C-08", "R-20"],
-}
 
 
 class HistoryEvent(msgspec.Struct, kw_only=True):
