@@ -23,6 +23,9 @@ from domain.values import Actor
 from projections.kpis import Kpis
 from projections.queries import SignalRow, kpis, open_signals
 
+#: Paging bound on /v1/signals: beyond a 64-bit integer the store itself would fail (500).
+MAX_OFFSET = 1_000_000_000
+
 
 class SignalsOut(msgspec.Struct):
     signals: list[SignalRow]
@@ -52,8 +55,10 @@ async def get_signals(
         if provider and provider != actor.provider:
             raise Forbidden("a provider sees only its own signals")
         provider = actor.provider
-    if not (1 <= limit <= 1000) or offset < 0:
+    if not 1 <= limit <= 1000:
         raise invalid("limit", "1..1000")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise invalid("offset", f"0..{MAX_OFFSET}")
     svc = services(request)
     day = on or today()
 

@@ -74,6 +74,17 @@ def test_malformed_json_is_400_and_a_huge_body_is_413(live: Live, client: httpx.
     assert r.status_code == 404
 
 
+@pytest.mark.parametrize("offset", ["-1", "57853035360010010624", "1000000001"])
+def test_a_signals_page_offset_out_of_range_is_422_naming_offset(
+    live: Live, client: httpx.Client, offset: str
+) -> None:
+    r = client.get("/v1/signals", headers=live.token("municipality"), params={"offset": offset})
+    assert r.status_code in (400, 422), r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    if r.status_code == 422:
+        assert "offset" in [e["field"] for e in r.json()["errors"]]
+
+
 def forged(claims: dict, key: str = KEY, alg: str = "HS256") -> dict[str, str]:
     return {"Authorization": "Bearer " + jwt.encode(claims, key, algorithm=alg)}
 
