@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 from domain import facts as f
@@ -412,3 +413,38 @@ def _scale(
             assignment_number=f"TW-{n:07d}-2" if granted else None,
         ),
     )
+
+
+def demo_bsn(n: int) -> str:
+    """A fictional BSN that passes the eleven-check (elfproef), deterministic per ``n``; the
+    leading 9 keeps it in a range that real BSNs are not issued from today."""
+    stem = 90_000_000 + (n * 7919) % 9_999_999
+    while True:
+        digits = [int(c) for c in f"{stem:08d}"]
+        check = sum(d * (9 - i) for i, d in enumerate(digits)) % 11
+        if check < 10:
+            return f"{stem:08d}{check}"
+        stem += 1
+
+
+def register_demo_identities(views: Any) -> int:
+    """Give every demo client a fictional identity in the encrypted client registry (R-33),
+    so that iWmo messages and declarations can be built from the demo data. Clients that
+    already have one are left alone."""
+    from caselog.registry import ClientExists, ClientRegistry, Identity
+
+    registry = ClientRegistry(views)
+    clients = views.query("SELECT DISTINCT tenant, client_ref FROM case_summary ORDER BY 1, 2", ())
+    added = 0
+    for n, (tenant, client_ref) in enumerate(clients, start=1):
+        identity = Identity(
+            bsn=demo_bsn(n),
+            name=f"Demo Client {n}",
+            birth_date=date(1950 + n % 50, 1 + n % 12, 1 + n % 28),
+        )
+        try:
+            registry.register(str(tenant), str(client_ref), identity)
+            added += 1
+        except ClientExists:
+            continue
+    return added

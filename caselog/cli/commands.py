@@ -109,6 +109,15 @@ def _load_demo(app: CaseLog, cases: int, seed: int) -> None:
     with progress_bar("projections") as update:
         processed = ProjectionRunner(app).run_until_current(progress=update)
     click.echo(f"projections current ({processed} events processed)")
+    from caselog.demo import register_demo_identities
+    from projections.store import ViewStore
+
+    views = ViewStore(app.store)
+    try:
+        identities = register_demo_identities(views)
+    finally:
+        views.close()
+    click.echo(f"{identities} fictional client identities registered (iWmo messages need one)")
     first = next(app.iter_events(1, 1))[1]
     click.echo(f"for example: caselog history {first.originator_id}")
 

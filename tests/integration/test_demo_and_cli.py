@@ -39,3 +39,23 @@ def test_demo_loads_once_and_history_prints_the_case(
     assert lines[0]["version"] == 1
     assert [x["version"] for x in lines] == list(range(1, len(lines) + 1))
     assert "bsn" not in json.dumps(lines).lower()
+
+
+def test_demo_clients_get_fictional_identities_so_iwmo_messages_can_be_built(
+    database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from caselog.config import store_config
+    from caselog.registry import ClientRegistry, bsn_is_valid
+    from projections.store import ViewStore
+
+    assert main(["--database-url", database_url, "demo", "--cases", "20"]) == 0
+    assert "fictional client identities registered" in capsys.readouterr().out
+    views = ViewStore(store_config(database_url))
+    try:
+        clients = views.query("SELECT DISTINCT tenant, client_ref FROM case_summary", ())
+        registry = ClientRegistry(views)
+        bsns = {registry.read(str(t), str(c)).bsn for t, c in clients}
+    finally:
+        views.close()
+    assert len(bsns) == len(clients) > 0
+    assert all(bsn_is_valid(b) for b in bsns)
