@@ -12,8 +12,13 @@ their messages one by one, so this is accepted rather than paying a claim row pe
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
+import os
 from datetime import UTC, date, datetime
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from domain.values import Actor
 from iwmo import messages as m
@@ -25,6 +30,31 @@ from projections.store import ViewStore
 
 def _digest(message: m.Bericht, body: bytes) -> str:
     return hashlib.sha256(f"IWMO {message.KIND}\n".encode() + body).hexdigest()
+
+
+_SEALED = "sealed-v1:"
+
+
+def _key(body: bytes) -> bytes:
+    """The key an answer is sealed under: derived from the message itself, which only the
+    sender (and a resend of the very same message) holds. The answer repeats the client's
+    BSN, name and birth date when a part is refused; sealed, the ledger keeps no identity
+    that outlives an erasure (R-33) and needs no key of its own."""
+    return hmac.new(b"caselog-iwmo-ledger", body, hashlib.sha256).digest()
+
+
+def _seal(body: bytes, answer: bytes) -> str:
+    nonce = os.urandom(12)
+    sealed = nonce + AESGCM(_key(body)).encrypt(nonce, answer, None)
+    return _SEALED + base64.b64encode(sealed).decode()
+
+
+def _open(body: bytes, stored: bytes) -> bytes:
+    text = stored.decode()
+    if not text.startswith(_SEALED):
+        return stored
+    sealed = base64.b64decode(text[len(_SEALED) :])
+    return AESGCM(_key(body)).decrypt(sealed[:12], sealed[12:], None)
 
 
 def _first(views: ViewStore, tenant: str, sender: str, ident: str) -> tuple[str, bytes] | None:
@@ -51,7 +81,7 @@ def receive_once(
     if seen is not None:
         if seen[0] != digest:
             return encode_answer(refusal(message, r.IDENTIFICATIE_NOT_UNIQUE, today)), False
-        return seen[1], True
+        return _open(body, seen[1]), True
     data = encode_answer(inbound.receive(actor, message, today))
     inserted = (
         writes.write(
@@ -67,7 +97,7 @@ def receive_once(
                         ident,
                         message.KIND,
                         digest,
-                        data.decode(),
+                        _seal(body, data),
                         datetime.now(UTC).isoformat(),
                     ),
                 )

@@ -148,6 +148,30 @@ def test_resend_returns_the_first_retour_and_applies_nothing(
     assert len(history(client, gemeente, case_id)) == 2
 
 
+def test_the_ledger_keeps_no_identity_of_a_refused_message_in_the_clear_R33(
+    live: Live, client: httpx.Client, aanbieder: dict[str, str]
+) -> None:
+    from projections.store import ViewStore
+
+    # given a start of care for an assignment nobody knows: refused, and its retour repeats
+    # the client's BSN and name
+    message = ex.wmo305("S9", START, "UNKNOWN-1", START, START)
+    first = send(client, aanbieder, message)
+    assert "9019" in codes(first)
+    assert message.client.bsn.encode() in first.content
+    # then the ledger keeps the answer sealed, and a resend still gets it byte for byte
+    views = ViewStore(live.app.store)
+    try:
+        stored = views.query("SELECT answer FROM iwmo_message", ())
+    finally:
+        views.close()
+    assert stored
+    assert all(message.client.bsn not in str(row[0]) for row in stored)
+    again = send(client, aanbieder, message)
+    assert again.content == first.content
+    assert again.headers.get("idempotent-replayed") == "true"
+
+
 def test_another_message_with_a_used_identificatie_gets_9056(
     live: Live, client: httpx.Client, gemeente: dict[str, str]
 ) -> None:
