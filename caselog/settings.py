@@ -99,6 +99,12 @@ def load_settings(
     except msgspec.ValidationError as e:
         raise ConfigError(_explain(e)) from None
     store_config(settings.database_url)  # raises ConfigError naming the URL's problem
+    if settings.jwks_url and not (settings.jwt_secret or settings.pseudonym_key):
+        raise ConfigError(
+            f"{PREFIX}JWKS_URL without {PREFIX}JWT_SECRET needs {PREFIX}PSEUDONYM_KEY: the "
+            "iWmo BSN digests must not be keyed by the public development secret; set a "
+            "random key of at least 32 characters and never change it"
+        )
     if settings.jwks_url and not (settings.jwt_audience and settings.jwt_issuer):
         raise ConfigError(
             f"{PREFIX}JWKS_URL needs {PREFIX}JWT_AUDIENCE and {PREFIX}JWT_ISSUER: set both "

@@ -92,6 +92,7 @@ def _jwks_settings(idp: tuple[IdentityProvider, str], monkeypatch: pytest.Monkey
     monkeypatch.setenv("CASELOG_JWT_AUDIENCE", AUDIENCE)
     monkeypatch.setenv("CASELOG_JWT_ISSUER", ISSUER)
     monkeypatch.setenv("CASELOG_JWKS_COOLDOWN_SECONDS", str(COOLDOWN))
+    monkeypatch.setenv("CASELOG_PSEUDONYM_KEY", "jwks-test-pseudonym-key-" + "p" * 16)
 
 
 # token checks do not depend on the store: the server runs on SQLite only

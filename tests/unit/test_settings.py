@@ -60,8 +60,16 @@ def test_a_named_env_file_is_read_and_a_missing_one_is_an_error(tmp_path: Path) 
             "CASELOG_JWKS_URL: .*https://",
         ),
         (
-            {"CASELOG_JWKS_URL": "https://idp/keys"},
+            {"CASELOG_JWKS_URL": "https://idp/keys", "CASELOG_PSEUDONYM_KEY": "k" * 32},
             "needs CASELOG_JWT_AUDIENCE and CASELOG_JWT_ISSUER",
+        ),
+        (
+            {
+                "CASELOG_JWKS_URL": "https://idp/keys",
+                "CASELOG_JWT_AUDIENCE": "a",
+                "CASELOG_JWT_ISSUER": "i",
+            },
+            "needs CASELOG_PSEUDONYM_KEY",
         ),
     ],
     ids=lambda v: next(iter(v)) if isinstance(v, dict) else "",
