@@ -21,6 +21,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.application import AggregateNotFoundError
+
 
 def clone(case: Any) -> Any:
     """A copy that can be advanced without touching the original (facts and state are
@@ -123,10 +125,16 @@ class HeadCache:
 
             case = self.app.repository.get(case_id, projector_func=fast_project)
         else:
-            stored = self.app.events.recorder.select_events(case_id, gt=case.version)
-            if stored:
+            # from the kept version itself: a case destroyed after its retention term (R-33,
+            # possibly by another process) has no events left and must not be served
+            stored = self.app.events.recorder.select_events(case_id, gt=case.version - 1)
+            if not stored:
+                with self._lock:
+                    self._cases.pop(case_id, None)
+                raise AggregateNotFoundError(case_id)
+            if len(stored) > 1:
                 case = clone(case)
-                for s in stored:
+                for s in stored[1:]:
                     case = self.app.mapper.to_domain_event(s).mutate(case)
         with self._lock:
             kept = self._cases.get(case_id)

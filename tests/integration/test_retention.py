@@ -15,7 +15,8 @@ from caselog.registry import retention_report
 from caselog.retention import _case_tables, destroy_case
 from domain import facts as f
 from domain.case import Case
-from domain.errors import RuleViolation
+from domain.errors import CaseNotFound, RuleViolation
+from domain.values import Actor
 from projections.runner import ProjectionRunner
 from projections.store import ViewStore
 from tests.builders import catalogue, indication, municipality, pieces, provider, referral
@@ -86,7 +87,9 @@ def test_a_case_past_its_term_is_destroyed_with_its_events_R33(
 ) -> None:
     ended, _, newer = cases
     views = ViewStore(store.store)
+    auditor = Actor(sub="a", role="auditor", tenant="drechtsteden")
     try:
+        store.get_case(ended, auditor)  # the head is now kept by the read cache
         # before the term: refused
         with pytest.raises(RuleViolation, match="R-33"):
             destroy_case(store, views, ended, by="archivaris", today=date(2031, 12, 31))
@@ -98,6 +101,9 @@ def test_a_case_past_its_term_is_destroyed_with_its_events_R33(
         assert store.recorder.select_events(ended) == []
         with pytest.raises(AggregateNotFoundError):
             store.repository.get(ended)
+        # and a read through the head cache no longer finds it either
+        with pytest.raises(CaseNotFound):
+            store.get_case(ended, auditor)
         for table in _case_tables(views):
             rows = views.query(f"SELECT COUNT(*) FROM {table} WHERE case_id = ?", (str(ended),))
             assert rows[0][0] == 0, table
