@@ -21,6 +21,8 @@ from iwmo.declaration import build_declaration, resolve
 from projections import outbox
 
 XML = "application/xml"
+#: Largest log position a client may name (a notification id is a 64-bit integer).
+MAX_POSITION = 2**63 - 1
 
 
 class OutboxMessage(msgspec.Struct, kw_only=True):
@@ -70,7 +72,7 @@ async def get_outbox(
     require(actor, "municipality", "provider")
     if not 1 <= limit <= 500:
         raise invalid("limit", "between 1 and 500")
-    if after < 0:
+    if not 0 <= after <= MAX_POSITION:
         raise invalid("after", "a position from an earlier answer (0 for the start)")
     if as_of is not None and as_of.tzinfo is None:
         raise invalid("as_of", "an RFC 3339 instant with offset")
@@ -122,6 +124,8 @@ async def get_outbox_message(
 ) -> Response[bytes]:
     """The XML alone; 410 when the client was erased, 404 outside the caller's feed."""
     require(actor, "municipality", "provider")
+    if not 1 <= message_id <= MAX_POSITION:  # beyond 64 bits the store itself would fail
+        raise CaseNotFound(f"outbox message {message_id} not found")
     svc = services(request)
     role, party = _party(actor)
 

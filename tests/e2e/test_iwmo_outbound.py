@@ -178,6 +178,17 @@ def live_services(live: Live):
     return ViewStore(live.app.store)
 
 
+def test_positions_beyond_the_log_are_client_mistakes_not_500(
+    live: Live, client: httpx.Client
+) -> None:
+    headers = live.token("provider")
+    huge = 2**70
+    r = client.get("/v1/iwmo/outbox", params={"after": huge}, headers=headers)
+    assert r.status_code == 400, r.text
+    assert "after" in [e["field"] for e in r.json()["errors"]]
+    assert client.get(f"/v1/iwmo/outbox/{huge}", headers=headers).status_code == 404
+
+
 def test_an_erased_clients_message_cannot_be_built_410(live: Live, client: httpx.Client) -> None:
     cid = case_with_client(client, live, "o-3")
     aanbieder = live.token("provider")
