@@ -11,7 +11,7 @@ from litestar import Request, Response, get
 
 from api.catalogue import CATALOGUE
 from api.context import invalid, require, services
-from api.declarations import DECLARATIONS, parse_month, scope_provider
+from api.declarations import DECLARATIONS, parse_month
 from api.problems import Forbidden
 from caselog.registry import ClientErased, ClientNotFound, ClientRegistry
 from domain.errors import CaseNotFound, DomainError
@@ -153,7 +153,8 @@ async def get_declaration(
     client's identity was erased. ``municipality`` / ``provider``: names/ids or iWmo codes."""
     require(actor, "provider", "municipality")
     month = parse_month(month)
-    provider = scope_provider(actor, provider)
+    if actor.role == "provider":
+        provider = provider or actor.provider  # its own id or AGB code: checked once resolved
     if not provider:
         raise invalid("provider", "required for a municipality")
     svc = services(request)

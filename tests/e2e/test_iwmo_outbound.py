@@ -226,6 +226,14 @@ def test_the_declaration_cycle_declare_submit_correct(
     assert r.headers["content-type"].startswith("application/xml")
     first = codec.decode(r.content)
     assert isinstance(first, Wmo323)
+    # naming itself by its own AGB code gives the same message; another provider's is 403
+    own = client.get(path, params={"municipality": "0355", "provider": "98000001"},
+                     headers=aanbieder)  # fmt: skip
+    assert own.status_code == 200, own.text
+    assert own.content == r.content
+    other = client.get(path, params={"municipality": "0355", "provider": "98000002"},
+                       headers=aanbieder)  # fmt: skip
+    assert other.status_code == 403, other.text
     (line,) = first.declaratie.clienten[0].prestaties
     assert (line.geleverd_volume, line.product_tarief, line.ingediend_bedrag.bedrag) == (
         1,
