@@ -20,6 +20,7 @@ import msgspec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from domain.errors import DomainError, InvalidValue
+from domain.values import bsn_is_valid
 from projections.store import ViewStore
 
 
@@ -39,16 +40,6 @@ class Identity(msgspec.Struct, frozen=True, kw_only=True):
     bsn: str
     name: str
     birth_date: date
-
-
-def bsn_is_valid(bsn: str) -> bool:
-    """The BSN eleven-check (elfproef): 9 digits, sum of d_i * (9 - i) for the first eight
-    minus the last digit divisible by 11, and not all zeros."""
-    if len(bsn) != 9 or not bsn.isdigit() or bsn == "000000000":
-        return False
-    digits = [int(c) for c in bsn]
-    total = sum(d * (9 - i) for i, d in enumerate(digits[:8])) - digits[8]
-    return total % 11 == 0
 
 
 def _b64(data: bytes) -> str:

@@ -106,3 +106,14 @@ class Goal(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
 
     domain: str
     result: Text
+
+
+def bsn_is_valid(bsn: str) -> bool:
+    """The BSN eleven-check (elfproef): 9 digits, sum of d_i * (9 - i) for the first eight
+    minus the last digit divisible by 11, and not all zeros. The one check used by the
+    client registry and the iWmo messages."""
+    if len(bsn) != 9 or not bsn.isdigit() or bsn == "000000000":
+        return False
+    digits = [int(c) for c in bsn]
+    total = sum(d * (9 - i) for i, d in enumerate(digits[:8])) - digits[8]
+    return total % 11 == 0

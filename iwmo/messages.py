@@ -38,6 +38,8 @@ from typing import Annotated, Any, ClassVar
 import msgspec
 from msgspec import Meta
 
+from domain.values import bsn_is_valid
+
 
 def items(name: str) -> Meta:
     """A repeated element inside a wrapper: at least one ``name`` item."""
@@ -61,7 +63,7 @@ IdentificatieBericht = Annotated[str, Meta(min_length=1, max_length=12, pattern=
 IdentificatieDeclaratie = Annotated[
     str, Meta(min_length=1, max_length=12, pattern=r"^[a-zA-Z0-9]+$")
 ]
-#: BSN: nine digits passing the eleven-check (``check`` runs ``elfproef``).
+#: BSN: nine digits passing the eleven-check (``check`` runs ``domain.values.bsn_is_valid``).
 Bsn = Annotated[str, Meta(pattern=r"^[0-9]{9}$", extra={"check": "elfproef"})]
 Nummer = Annotated[str, Meta(min_length=1, max_length=20, pattern=r"^\S+$")]
 Referentie = Annotated[str, Meta(min_length=1, max_length=20, pattern=r"^\S+$")]
@@ -105,16 +107,7 @@ Emailadres = Annotated[str, Meta(min_length=3, max_length=80, pattern=r"^\S+@\S+
 LandCode = Annotated[str, Meta(pattern=r"^[A-Z]{2}$")]
 
 
-def elfproef(bsn: str) -> bool:
-    """The BSN eleven-check: 9*d1 + 8*d2 + ... + 2*d8 - 1*d9 is a multiple of 11 (and the
-    number is not all zeros): the same check as ``caselog.registry.bsn_is_valid``."""
-    if len(bsn) != 9 or not bsn.isdigit() or bsn == "000000000":
-        return False
-    total = sum(int(d) * w for d, w in zip(bsn, (9, 8, 7, 6, 5, 4, 3, 2, -1), strict=True))
-    return total % 11 == 0
-
-
-CHECKS: dict[str, Any] = {"elfproef": (elfproef, "fails the BSN eleven-check")}
+CHECKS: dict[str, Any] = {"elfproef": (bsn_is_valid, "fails the BSN eleven-check")}
 
 
 class Base(msgspec.Struct, rename="pascal", kw_only=True, frozen=True):
