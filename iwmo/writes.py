@@ -68,17 +68,23 @@ class GroupWriter:
                 except queue.Empty:
                     break
             try:
-                with self.views.transaction() as cur:
-                    for job in batch:
-                        for n, (sql, params) in enumerate(job.statements):
-                            cur.execute(self.views.sql(sql), params)
-                            if n == 0:
-                                job.rowcount = cur.rowcount
-            except BaseException as error:  # every waiter learns it; nothing was written
-                for job in batch:
-                    job.error = error
+                self._commit(batch)
+            except Exception:  # nothing of the batch was written: each job on its own, so
+                for job in batch:  # one failing statement fails only its own caller
+                    try:
+                        self._commit([job])
+                    except Exception as error:
+                        job.error = error
             for job in batch:
                 job.done.set()
+
+    def _commit(self, batch: list[_Job]) -> None:
+        with self.views.transaction() as cur:
+            for job in batch:
+                for n, (sql, params) in enumerate(job.statements):
+                    cur.execute(self.views.sql(sql), params)
+                    if n == 0:
+                        job.rowcount = cur.rowcount
 
 
 _writers: weakref.WeakKeyDictionary[ViewStore, GroupWriter] = weakref.WeakKeyDictionary()
