@@ -41,6 +41,8 @@ from projections.caseload import CaseloadProjection
 from projections.consumption import MonthConsumption, consumption
 from projections.declarations import DeclarationProjection
 from projections.entitlement import entitlements
+from projections.kpi_cells import Items, KpiCellProjection
+from projections.kpi_cells import items as kpi_items
 from projections.kpis import summarise
 from projections.signals import signals
 from projections.store import ViewStore
@@ -57,6 +59,23 @@ class Projection(Protocol):
     tables: tuple[str, ...]
 
     def rows(self, case_id: str, case: Case, cat: Catalogue, months: Months) -> Rows: ...
+
+
+class Versioned(Protocol):
+    """A projection with recorded-time validity: it gets the items of every version of each
+    case a batch touched (``projections.kpi_cells``) and writes its rows itself."""
+
+    name: str
+    tables: tuple[str, ...]
+    versioned: bool
+
+    def write(
+        self,
+        cur: Any,
+        views: ViewStore,
+        histories: dict[str, list[tuple[str, Items]]],
+        fresh: set[str],
+    ) -> None: ...
 
 
 class KpiProjection:
@@ -175,6 +194,7 @@ ALL: tuple[Projection, ...] = (
     SignalProjection(),
     CaseloadProjection(),
     DeclarationProjection(),
+    KpiCellProjection(),
 )
 
 
@@ -199,7 +219,7 @@ class ProjectionRunner:
         self,
         app: Any,
         views: ViewStore | None = None,
-        projections: Sequence[Projection] = ALL,
+        projections: Sequence[Projection | Versioned] = ALL,
         batch_size: int = 500,
         cache_size: int = 5000,
     ) -> None:
@@ -252,23 +272,47 @@ class ProjectionRunner:
             return 0
         touched: dict[UUID, Case] = {}
         fresh: set[UUID] = set()  # cases born in this batch: no rows of theirs exist yet
+        versioned = any(getattr(p, "versioned", False) for p in group)
+        # every version's KPI items (recorded-time validity), and the consumption of the
+        # last version of each case, shared with the projections below
+        histories: dict[str, list[tuple[str, Items]]] = {}
+        last: dict[UUID, tuple[int, Months]] = {}
         for n in notifications:
             if n.originator_version == 1:
                 fresh.add(n.originator_id)
-            touched[n.originator_id] = self._advance(n)
-        computed: dict[str, Rows] = {p.name: {t: [] for t in p.tables} for p in group}
+            case = touched[n.originator_id] = self._advance(n)
+            if versioned:
+                cat = self.app.catalogues.for_tenant(case.state.tenant)
+                months = consumption(case.state, case.entries, cat)
+                last[n.originator_id] = (case.version, months)
+                summary = summarise(
+                    str(n.originator_id), case.state, case.entries, cat, case.version, months
+                )
+                histories.setdefault(str(n.originator_id), []).append(
+                    (_instant(case.modified_on), kpi_items(summary))
+                )
+        computed: dict[str, Rows] = {
+            p.name: {t: [] for t in p.tables} for p in group if not getattr(p, "versioned", False)
+        }
         for case_id, case in touched.items():
             cat = self.app.catalogues.for_tenant(case.state.tenant)
-            months = consumption(case.state, case.entries, cat)  # shared by the projections
+            kept = last.get(case_id)
+            if kept is not None and kept[0] == case.version:
+                months = kept[1]
+            else:
+                months = consumption(case.state, case.entries, cat)  # shared by the projections
             for p in group:
-                for table, rows in p.rows(str(case_id), case, cat, months).items():
+                if getattr(p, "versioned", False):
+                    continue
+                for table, rows in p.rows(str(case_id), case, cat, months).items():  # type: ignore[union-attr]
                     computed[p.name][table].extend(rows)
         end = notifications[-1].id
         # During a rebuild (tables emptied, positions from 0, read once in order) rows exist
         # only for cases with events before this batch, so cases born in it need no delete.
         # Otherwise (catch-up, a redelivered batch) every touched case's rows are replaced.
         ids = [str(c) for c in touched if not (self._rebuilding and c in fresh)]
-        self._write(group, computed, ids, start, end)
+        new = {str(c) for c in fresh} if self._rebuilding else set()
+        self._write(group, computed, ids, start, end, histories, new)
         return len(notifications)
 
     def _advance(self, n: Any) -> Case:
@@ -296,11 +340,13 @@ class ProjectionRunner:
 
     def _write(
         self,
-        group: list[Projection],
+        group: list[Any],
         computed: dict[str, Rows],
         ids: list[str],
         start: int,
         end: int,
+        histories: dict[str, list[tuple[str, Items]]] | None = None,
+        fresh: set[str] | None = None,
     ) -> None:
         now = datetime.now(UTC).isoformat()
         with self.views.transaction() as cur:
@@ -322,6 +368,9 @@ class ProjectionRunner:
                 )
                 if cur.rowcount != 1:
                     raise PositionMoved(p.name)
+                if getattr(p, "versioned", False):
+                    p.write(cur, self.views, histories or {}, fresh or set())  # type: ignore[union-attr]
+                    continue
                 for table in p.tables:
                     if ids and self.views.is_postgres:
                         # one array parameter: an index scan whatever the plan cache holds
