@@ -26,3 +26,23 @@ CREATE INDEX IF NOT EXISTS kpi_item_case ON kpi_item (case_id, recorded_to);
 CREATE INDEX IF NOT EXISTS kpi_item_now ON kpi_item (tenant, product, measure, pos) WHERE recorded_to IS NULL;
 CREATE INDEX IF NOT EXISTS kpi_item_then ON kpi_item (tenant, product, recorded_from);
 CREATE INDEX IF NOT EXISTS kpi_item_client ON kpi_item (tenant, client_ref, recorded_from) WHERE measure = 'case' AND product = '';
+
+-- The current KPI cells: the kpi_item rows valid now, summed over the cases of each cell
+-- (without case_id and client_ref), kept by the same runner transaction by adding what
+-- each batch changed. GET /v1/kpis without as_of reads these; ends (R-31 looks at the
+-- client) are read from kpi_item.
+CREATE TABLE IF NOT EXISTS kpi_cell (
+    tenant        TEXT NOT NULL,
+    provider      TEXT NOT NULL,
+    municipality  TEXT NOT NULL,
+    product       TEXT NOT NULL,
+    measure       TEXT NOT NULL,
+    grain         TEXT NOT NULL,
+    pos           TEXT NOT NULL,
+    ref           TEXT NOT NULL,
+    endd          TEXT NOT NULL,
+    value         TEXT NOT NULL,
+    aux           TEXT NOT NULL,
+    n             INTEGER NOT NULL,
+    PRIMARY KEY (tenant, product, provider, municipality, measure, grain, pos, ref, endd, value, aux)
+);

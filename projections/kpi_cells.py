@@ -116,9 +116,10 @@ def timeline(
     case_id: str,
     prior: dict[Key, tuple[int, str]],
     versions: Iterable[tuple[str, Items]],
-) -> list[tuple[Any, ...]]:
-    """The rows of one case: ``prior`` holds the items valid just before the first of
-    ``versions`` (recorded instant, items) with the instant each became valid."""
+) -> tuple[list[tuple[Any, ...]], dict[Key, tuple[int, str]]]:
+    """The rows of one case, and the items valid after the last version: ``prior`` holds
+    the items valid just before the first of ``versions`` (recorded instant, items) with
+    the instant each became valid."""
     rows: list[tuple[Any, ...]] = []
     valid = dict(prior)
     for instant, now in versions:
@@ -130,7 +131,15 @@ def timeline(
             if key not in valid:
                 valid[key] = (n, instant)
     rows.extend((case_id, *key, n, since, None) for key, (n, since) in valid.items())
-    return rows
+    return rows, valid
+
+
+def cell(key: Key) -> tuple[str, ...]:
+    """An item's cell row key: without the client (``kpi_cell`` has no case or client)."""
+    return (*key[:3], *key[4:])
+
+
+CELL_COLUMNS = tuple(c for c in KEY_COLUMNS if c != "client_ref")
 
 
 class KpiCellProjection:
@@ -138,7 +147,7 @@ class KpiCellProjection:
     batch touched, not only the last (see ``ProjectionRunner.run_once``)."""
 
     name = "kpi_cells"
-    tables = (TABLE,)
+    tables = (TABLE, "kpi_cell")
     versioned = True
 
     def write(
@@ -153,6 +162,7 @@ class KpiCellProjection:
         read again (after a crash, or positions moved back) writes the same rows."""
         since = {c: h[0][0] for c, h in histories.items() if c not in fresh and h}
         prior: dict[str, dict[Key, tuple[int, str]]] = defaultdict(dict)
+        change: Counter[tuple[str, ...]] = Counter()  # to the current cells
         if since:
             cols = ", ".join(COLUMNS)
             ids = list(since)
@@ -168,6 +178,8 @@ class KpiCellProjection:
                 for row in cur.fetchall():
                     case_id, key, n, start, stop = row[0], row[1:13], row[13], row[14], row[15]
                     first = since[case_id]
+                    if stop is None and key[5] != "end":
+                        change[cell(key)] -= n
                     if start < first and (stop is None or stop >= first):
                         prior[case_id][key] = (n, start)
             cur.executemany(
@@ -179,7 +191,11 @@ class KpiCellProjection:
             )
         rows: list[tuple[Any, ...]] = []
         for case_id, history in histories.items():
-            rows.extend(timeline(case_id, prior.get(case_id, {}), history))
+            written, now = timeline(case_id, prior.get(case_id, {}), history)
+            rows.extend(written)
+            for key, (n, _) in now.items():
+                if key[5] != "end":
+                    change[cell(key)] += n
         if rows:
             cur.executemany(
                 views.sql(
@@ -187,6 +203,23 @@ class KpiCellProjection:
                     f"VALUES ({', '.join('?' * len(COLUMNS))})"
                 ),
                 rows,
+            )
+        moved = [(*key, n) for key, n in change.items() if n]
+        if moved:
+            names = ", ".join(CELL_COLUMNS)
+            cur.executemany(
+                views.sql(
+                    f"INSERT INTO kpi_cell ({names}, n) VALUES ({', '.join('?' * 12)}) "  # noqa: S608 - our column names
+                    f"ON CONFLICT ({names}) DO UPDATE SET n = kpi_cell.n + excluded.n"
+                ),
+                moved,
+            )
+            cur.executemany(
+                views.sql(
+                    "DELETE FROM kpi_cell WHERE n = 0 AND "  # noqa: S608
+                    + " AND ".join(f"{c} = ?" for c in CELL_COLUMNS)
+                ),
+                [key for key, n in change.items() if n],
             )
 
 
@@ -227,9 +260,6 @@ def kpis(
     if municipality:
         where.append("municipality = ?")
         params.append(municipality)
-    valid, valid_params = _validity(as_of)
-    where.append(valid)
-    params += valid_params
     where.append("(ref = '' OR ref <= ?) AND (endd = '' OR endd >= ?)")
     params += [end.isoformat(), start.isoformat()]
     where.append(
@@ -237,16 +267,19 @@ def kpis(
         " OR (grain = 'm' AND pos >= ? AND pos <= ?))"
     )
     params += [start.isoformat(), end.isoformat(), f"{start:%Y-%m}", f"{end:%Y-%m}"]
+    valid, valid_params = _validity(as_of)
     condition = " AND ".join(where)
+    # now: the current cells (summed over cases); as of an instant: the rows valid then
+    source, extra = ("kpi_cell", "") if as_of is None else (TABLE, f" AND {valid}")
     grouped = views.query(
-        f"SELECT measure, value, aux, SUM(n) FROM {TABLE} WHERE {condition} "  # noqa: S608 - fixed fragments, values are parameters
+        f"SELECT measure, value, aux, SUM(n) FROM {source} WHERE {condition}{extra} "  # noqa: S608 - fixed fragments, values are parameters
         "AND measure <> 'end' GROUP BY measure, value, aux",
-        params,
+        [*params, *(valid_params if as_of is not None else [])],
     )
     ends = views.query(
         f"SELECT case_id, client_ref, pos, value, aux FROM {TABLE} "  # noqa: S608
-        f"WHERE {condition} AND measure = 'end'",
-        params,
+        f"WHERE {condition} AND {valid} AND measure = 'end'",
+        [*params, *valid_params],
     )
     referrals: dict[str, list[tuple[str, date]]] = defaultdict(list)
     clients = sorted({row[1] for row in ends})

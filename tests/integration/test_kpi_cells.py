@@ -141,14 +141,37 @@ def test_kpis_from_the_bitemporal_rows_equal_kpis_from_the_summaries_property(
         runner.views.close()
 
 
-def test_catch_up_equals_rebuild_for_the_bitemporal_rows(store: CaseLog) -> None:
+CELLS_FROM_ITEMS = (
+    "SELECT tenant, provider, municipality, product, measure, grain, pos, ref, endd, value, "
+    "aux, SUM(n) FROM kpi_item WHERE recorded_to IS NULL AND measure <> 'end' "
+    "GROUP BY tenant, provider, municipality, product, measure, grain, pos, ref, endd, value, aux"
+)
+CELLS = (
+    "SELECT tenant, provider, municipality, product, measure, grain, pos, ref, endd, value, "
+    "aux, n FROM kpi_cell"
+)
+
+
+def test_catch_up_equals_rebuild_for_the_bitemporal_rows_and_the_current_cells(
+    store: CaseLog,
+) -> None:
+    # given a history caught up in small batches, with a batch read again
     store.import_cases(generate(10, seed=7), chunk=3)
     runner = ProjectionRunner(store, batch_size=29)
+    runner.run_once()
+    runner.run_once()
+    with runner.views.transaction() as cur:
+        cur.execute("UPDATE projection_tracking SET position = 29 WHERE name = 'kpi_cells'")
     runner.run_until_current()
-    caught_up = sorted(runner.views.query("SELECT * FROM kpi_item"))
-    assert any(r[-1] is not None for r in caught_up)  # versions were closed
+    items = sorted(runner.views.query("SELECT * FROM kpi_item"))
+    cells = sorted(runner.views.query(CELLS))
+    assert any(r[-1] is not None for r in items)  # versions were closed
+    # then the current cells are the current rows summed over the cases of each cell
+    assert cells == sorted((*r[:-1], int(r[-1])) for r in runner.views.query(CELLS_FROM_ITEMS))
+    # and a rebuild writes the same rows and cells
     runner.rebuild()
-    assert sorted(runner.views.query("SELECT * FROM kpi_item")) == caught_up
+    assert sorted(runner.views.query("SELECT * FROM kpi_item")) == items
+    assert sorted(runner.views.query(CELLS)) == cells
 
 
 # --- a return recorded later updates the month of the earlier end ----------------------
