@@ -46,3 +46,16 @@ CREATE TABLE IF NOT EXISTS kpi_cell (
     n             INTEGER NOT NULL,
     PRIMARY KEY (tenant, product, provider, municipality, measure, grain, pos, ref, endd, value, aux)
 );
+
+-- Recorded-time intervals in which a case's kpi_item rows are not exact: a batch that
+-- brought more versions of one case than the runner derives one by one (a long history
+-- imported at once) wrote its rows at the batch's last version only. KPIs as of an
+-- instant inside such an interval are computed from the case summaries instead.
+CREATE TABLE IF NOT EXISTS kpi_gap (
+    case_id    TEXT NOT NULL,
+    tenant     TEXT NOT NULL,
+    gap_from   TEXT NOT NULL,
+    gap_to     TEXT NOT NULL,
+    PRIMARY KEY (case_id, gap_from)
+);
+CREATE INDEX IF NOT EXISTS kpi_gap_by_tenant ON kpi_gap (tenant, gap_from);

@@ -135,8 +135,22 @@ def timeline(
 
 
 def cell(key: Key) -> tuple[str, ...]:
-    """An item's cell row key: without the client (``kpi_cell`` has no case or client)."""
-    return (*key[:3], *key[4:])
+    """An item's row in ``kpi_cell``: without the client, at month resolution. A day
+    becomes its month, and a referral or end day its month, kept only when it lies on the
+    other side of the item's month (for ``case`` and ``zrm``: always). Exact for periods of
+    whole months: a case referred in a month is referred by the period's end when that
+    month is, and likewise for ends and the period's start."""
+    tenant, provider, municipality, _, product, measure, grain, pos, ref, endd, value, aux = key
+    month = pos[:7] if grain else ""
+    ref = ref[:7] if ref and (not month or ref[:7] > month) else ""
+    endd = endd[:7] if endd and (not month or endd[:7] < month) else ""
+    return (tenant, provider, municipality, product, measure, "m" if grain else "", month,
+            ref, endd, value, aux)  # fmt: skip
+
+
+def whole_months(start: date, end: date) -> bool:
+    """A period from the first of a month to the last of a month (``kpi_cell`` answers it)."""
+    return start.day == 1 and end.day == calendar.monthrange(end.year, end.month)[1]
 
 
 CELL_COLUMNS = tuple(c for c in KEY_COLUMNS if c != "client_ref")
@@ -144,10 +158,11 @@ CELL_COLUMNS = tuple(c for c in KEY_COLUMNS if c != "client_ref")
 
 class KpiCellProjection:
     """The ``kpi_item`` rows, versioned: the runner hands it every version of each case a
-    batch touched, not only the last (see ``ProjectionRunner.run_once``)."""
+    batch touched, not only the last (see ``ProjectionRunner.run_once``); and the current
+    ``kpi_cell`` rows, moved by what the batch changed."""
 
     name = "kpi_cells"
-    tables = (TABLE, "kpi_cell")
+    tables = (TABLE, "kpi_cell", "kpi_gap")
     versioned = True
 
     def write(
@@ -156,6 +171,7 @@ class KpiCellProjection:
         views: Any,
         histories: dict[str, list[tuple[str, Items]]],
         fresh: set[str],
+        gaps: dict[str, tuple[str, str, str]] | None = None,
     ) -> None:
         """Replace each case's rows from its first instant in the batch on. Rows closed
         before it are kept; those valid just before it are read and continued, so a batch
@@ -204,6 +220,23 @@ class KpiCellProjection:
                 ),
                 rows,
             )
+        gaps = gaps or {}
+        redone = [
+            (c, gaps[c][1] if c in gaps else h[0][0])
+            for c, h in histories.items()
+            if c not in fresh and h
+        ]
+        cur.executemany(
+            views.sql("DELETE FROM kpi_gap WHERE case_id = ? AND gap_from >= ?"), redone
+        )
+        found = [(c, *g) for c, g in gaps.items() if g[1] < g[2]]
+        if found:
+            cur.executemany(
+                views.sql(
+                    "INSERT INTO kpi_gap (case_id, tenant, gap_from, gap_to) VALUES (?, ?, ?, ?)"
+                ),
+                found,
+            )
         moved = [(*key, n) for key, n in change.items() if n]
         if moved:
             names = ", ".join(CELL_COLUMNS)
@@ -249,9 +282,12 @@ def kpis(
     municipality: str | None = None,
     product: str | None = None,
     as_of: datetime | None = None,
-) -> Kpis:
+) -> Kpis | None:
     """The KPI document from the rows valid at ``as_of`` (now when absent): equal to
-    ``projections.kpis.aggregate`` over the case summaries as recorded then."""
+    ``projections.kpis.aggregate`` over the case summaries as recorded then. None when
+    some case's rows are not exact at ``as_of`` (a gap, see ``inexact_at``)."""
+    if as_of is not None and inexact_at(views, tenant, as_of):
+        return None
     where = ["tenant = ?", "product = ?"]
     params: list[Any] = [tenant, product or ""]
     if provider:
@@ -260,22 +296,35 @@ def kpis(
     if municipality:
         where.append("municipality = ?")
         params.append(municipality)
+    base, base_params = list(where), list(params)
+    first, last = f"{start:%Y-%m}", f"{end:%Y-%m}"
     where.append("(ref = '' OR ref <= ?) AND (endd = '' OR endd >= ?)")
     params += [end.isoformat(), start.isoformat()]
     where.append(
         "(grain = '' OR (grain = 'd' AND pos >= ? AND pos <= ?)"
         " OR (grain = 'm' AND pos >= ? AND pos <= ?))"
     )
-    params += [start.isoformat(), end.isoformat(), f"{start:%Y-%m}", f"{end:%Y-%m}"]
+    params += [start.isoformat(), end.isoformat(), first, last]
     valid, valid_params = _validity(as_of)
     condition = " AND ".join(where)
-    # now: the current cells (summed over cases); as of an instant: the rows valid then
-    source, extra = ("kpi_cell", "") if as_of is None else (TABLE, f" AND {valid}")
-    grouped = views.query(
-        f"SELECT measure, value, aux, SUM(n) FROM {source} WHERE {condition}{extra} "  # noqa: S608 - fixed fragments, values are parameters
-        "AND measure <> 'end' GROUP BY measure, value, aux",
-        [*params, *(valid_params if as_of is not None else [])],
-    )
+    if as_of is None and whole_months(start, end):
+        # now, for whole months: the current cells, summed over cases at month resolution
+        cells = " AND ".join(
+            [*base, "(ref = '' OR ref <= ?) AND (endd = '' OR endd >= ?)",
+             "(grain = '' OR (pos >= ? AND pos <= ?))"]
+        )  # fmt: skip
+        grouped = views.query(
+            f"SELECT measure, value, aux, SUM(n) FROM kpi_cell WHERE {cells} "  # noqa: S608 - fixed fragments, values are parameters
+            "GROUP BY measure, value, aux",
+            [*base_params, last, first, first, last],
+        )
+    else:
+        # any other period, or as of an instant: the item rows valid then
+        grouped = views.query(
+            f"SELECT measure, value, aux, SUM(n) FROM {TABLE} WHERE {condition} AND {valid} "  # noqa: S608
+            "AND measure <> 'end' GROUP BY measure, value, aux",
+            [*params, *valid_params],
+        )
     ends = views.query(
         f"SELECT case_id, client_ref, pos, value, aux FROM {TABLE} "  # noqa: S608
         f"WHERE {condition} AND {valid} AND measure = 'end'",
@@ -335,6 +384,19 @@ def kpis(
         if v
     }
     return document(t, start, end, decision_within_days, as_of, filters)
+
+
+def inexact_at(views: Any, tenant: str, as_of: datetime) -> bool:
+    """Whether some case of the tenant has rows that are not exact at ``as_of``: a batch
+    brought more of its versions than the runner derives one by one, and ``as_of`` lies
+    between the first and the last of them."""
+    instant = _instant(as_of)
+    return bool(
+        views.query(
+            "SELECT 1 FROM kpi_gap WHERE tenant = ? AND gap_from <= ? AND gap_to > ? LIMIT 1",
+            [tenant, instant, instant],
+        )
+    )
 
 
 def _validity(as_of: datetime | None) -> tuple[str, list[Any]]:

@@ -72,15 +72,30 @@ def kpis(
     as_of: datetime | None = None,
 ) -> Kpis:
     """The KPIs from the pre-aggregated rows valid at ``as_of`` (now when absent):
-    ``projections.kpi_cells``, one SQL aggregate, no case replayed."""
+    ``projections.kpi_cells``, one SQL aggregate, no case replayed; from the summaries
+    only for an instant at which some case's rows are not exact (``kpi_gap``)."""
     cat = app.catalogues.for_tenant(tenant)
-    return kpi_cells.kpis(
+    stored = kpi_cells.kpis(
         views,
         tenant,
         start,
         end,
         lasting_months=cat.lasting_outflow_months,
         decision_within_days=cat.decision_within_days,
+        provider=provider,
+        municipality=municipality,
+        product=product,
+        as_of=as_of,
+    )
+    if stored is not None:
+        return stored
+    # an instant inside a gap of some case's rows (a long history imported in one batch)
+    return kpis_replayed(
+        views,
+        app,
+        tenant,
+        start,
+        end,
         provider=provider,
         municipality=municipality,
         product=product,

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -240,6 +240,9 @@ class ProjectionRunner:
         self._thread: threading.Thread | None = None
         self._advanced = threading.Condition()
         self.last_error: str | None = None
+        #: versions of one case in a batch derived one by one for the KPI rows (above it:
+        #: the last only, and a gap; see ``run_once``)
+        self.exact_versions = 200
         #: True when a separate process (``caselog projections follow``) keeps the tables.
         self.external = False
         self._rebuilding = False
@@ -277,20 +280,35 @@ class ProjectionRunner:
         # last version of each case, shared with the projections below
         histories: dict[str, list[tuple[str, Items]]] = {}
         last: dict[UUID, tuple[int, Months]] = {}
+        # a case with more versions in this batch than ``exact_versions`` (a long history
+        # imported at once) is derived at its last version only: deriving every version
+        # costs O(events) each. Its rows are then inexact between its first and last
+        # instant in the batch, which is recorded as a gap (projections.kpi_cells).
+        counts = Counter(n.originator_id for n in notifications) if versioned else Counter()
+        seen: Counter[UUID] = Counter()
+        gaps: dict[str, tuple[str, str, str]] = {}  # case -> tenant, first and last instant
         for n in notifications:
             if n.originator_version == 1:
                 fresh.add(n.originator_id)
             case = touched[n.originator_id] = self._advance(n)
-            if versioned:
-                cat = self.app.catalogues.for_tenant(case.state.tenant)
-                months = consumption(case.state, case.entries, cat)
-                last[n.originator_id] = (case.version, months)
-                summary = summarise(
-                    str(n.originator_id), case.state, case.entries, cat, case.version, months
-                )
-                histories.setdefault(str(n.originator_id), []).append(
-                    (_instant(case.modified_on), kpi_items(summary))
-                )
+            if not versioned:
+                continue
+            seen[n.originator_id] += 1
+            if counts[n.originator_id] > self.exact_versions:
+                key, instant = str(n.originator_id), _instant(case.modified_on)
+                first = gaps[key][1] if key in gaps else instant
+                gaps[key] = (case.state.tenant, first, instant)
+                if seen[n.originator_id] < counts[n.originator_id]:
+                    continue  # derived at the batch's last version only
+            cat = self.app.catalogues.for_tenant(case.state.tenant)
+            months = consumption(case.state, case.entries, cat)
+            last[n.originator_id] = (case.version, months)
+            summary = summarise(
+                str(n.originator_id), case.state, case.entries, cat, case.version, months
+            )
+            histories.setdefault(str(n.originator_id), []).append(
+                (_instant(case.modified_on), kpi_items(summary))
+            )
         computed: dict[str, Rows] = {
             p.name: {t: [] for t in p.tables} for p in group if not getattr(p, "versioned", False)
         }
@@ -312,7 +330,7 @@ class ProjectionRunner:
         # Otherwise (catch-up, a redelivered batch) every touched case's rows are replaced.
         ids = [str(c) for c in touched if not (self._rebuilding and c in fresh)]
         new = {str(c) for c in fresh} if self._rebuilding else set()
-        self._write(group, computed, ids, start, end, histories, new)
+        self._write(group, computed, ids, start, end, histories, new, gaps)
         return len(notifications)
 
     def _advance(self, n: Any) -> Case:
@@ -347,6 +365,7 @@ class ProjectionRunner:
         end: int,
         histories: dict[str, list[tuple[str, Items]]] | None = None,
         fresh: set[str] | None = None,
+        gaps: dict[str, tuple[str, str, str]] | None = None,
     ) -> None:
         now = datetime.now(UTC).isoformat()
         with self.views.transaction() as cur:
@@ -369,7 +388,7 @@ class ProjectionRunner:
                 if cur.rowcount != 1:
                     raise PositionMoved(p.name)
                 if getattr(p, "versioned", False):
-                    p.write(cur, self.views, histories or {}, fresh or set())  # type: ignore[union-attr]
+                    p.write(cur, self.views, histories or {}, fresh or set(), gaps or {})  # type: ignore[union-attr]
                     continue
                 for table in p.tables:
                     if ids and self.views.is_postgres:
