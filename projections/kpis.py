@@ -260,49 +260,36 @@ def aggregate(
     referrals: dict[str, list[tuple[str, date]]] = defaultdict(list)
     for s in every_case_of_tenant if every_case_of_tenant is not None else summaries:
         referrals[s.client_ref].append((s.case_id, s.referred_on))
-    reference = (as_of or clock.now()).date()
 
     def within(d: date | None) -> bool:
         return d is not None and start <= d <= end
 
     ended = [s for s in scope if within(s.ended_on)]
-    reasons = Counter(s.end_reason or "?" for s in ended)
-    lasting = pending = transfers = window_passed = 0
-    for s in ended:
-        assert s.ended_on is not None
-        horizon = add_months(s.ended_on, lasting_months)
-        others = [r for cid, r in referrals[s.client_ref] if cid != s.case_id]
-        passed = horizon <= reference
-        window_passed += passed
-        if s.end_reason == "38" or any(s.referred_on <= r <= s.ended_on for r in others):
-            transfers += 1
-        elif any(s.ended_on < r <= horizon for r in others):
-            pass  # the client returned within the window
-        elif passed:
-            lasting += 1
-        else:
-            pending += 1
-    successful = reasons.get("19", 0)
-
-    to_intake = [(s.intake_on - s.referred_on).days for s in scope if within(s.intake_on)]  # type: ignore[operator]
-    to_decision = [
+    outflow = classify_outflow(
+        [(s.case_id, s.client_ref, s.referred_on, s.ended_on, s.end_reason) for s in ended],  # type: ignore[misc]
+        referrals,
+        lasting_months=lasting_months,
+        reference=(as_of or clock.now()).date(),
+    )
+    t = Tally(cases=len(scope), outflow=outflow)
+    t.to_intake = [(s.intake_on - s.referred_on).days for s in scope if within(s.intake_on)]  # type: ignore[operator]
+    t.to_decision = [
         (s.decided_on - s.referred_on).days
         for s in scope
         if within(s.decided_on)  # type: ignore[operator]
     ]
-    to_start = [
+    t.to_start = [
         (s.started_on - s.decided_on).days  # type: ignore[operator]
         for s in scope
         if within(s.started_on) and s.decided_on is not None
     ]
-    trajectory = [
+    t.trajectory = [
         (s.ended_on - s.started_on).days  # type: ignore[operator]
         for s in ended
         if s.started_on is not None
     ]
-    within_norm = _ratio(sum(1 for d in to_decision if d <= decision_within_days), len(to_decision))
-    downs = sum(1 for s in scope for m in s.moves if m.direction == "down" and within(m.day))
-    ups = sum(1 for s in scope for m in s.moves if m.direction == "up" and within(m.day))
+    t.downs = sum(1 for s in scope for m in s.moves if m.direction == "down" and within(m.day))
+    t.ups = sum(1 for s in scope for m in s.moves if m.direction == "up" and within(m.day))
 
     first_key = f"{start.year:04d}-{start.month:02d}"
     last_key = f"{end.year:04d}-{end.month:02d}"
@@ -310,53 +297,124 @@ def aggregate(
     def months(d: dict[str, int]) -> int:
         return sum(v for k, v in d.items() if first_key <= k <= last_key)
 
-    no_shows = sum(months(s.no_shows) for s in scope)
-    contacts = sum(months(s.contacts) for s in scope)
-    progress: dict[str, list[int]] = defaultdict(list)
+    t.no_shows = sum(months(s.no_shows) for s in scope)
+    t.contacts = sum(months(s.contacts) for s in scope)
     for s in scope:
         for domain, score in s.zrm_last.items():
             if domain in s.zrm_first:
-                progress[domain].append(score - s.zrm_first[domain])
-    cost = Decimal(0)
-    complete = True
+                t.progress[domain].append(score - s.zrm_first[domain])
     for s in scope:
         for key, amount in s.cost.items():
             if not first_key <= key <= last_key:  # months overlapping the period ("YYYY-MM")
                 continue
             if amount is None:
-                complete = False
+                t.cost_complete = False
             else:
-                cost += Decimal(amount)
+                t.cost += Decimal(amount)
+    return document(t, start, end, decision_within_days, as_of, filters)
+
+
+class Outflow(msgspec.Struct, kw_only=True):
+    """The ends of a period classified for R-31."""
+
+    count: int = 0
+    reasons: Counter[str] = msgspec.field(default_factory=Counter)
+    lasting: int = 0
+    pending: int = 0
+    transfers: int = 0
+    window_passed: int = 0
+
+
+def classify_outflow(
+    ended: Iterable[tuple[str, str, date, date, str | None]],
+    referrals: dict[str, list[tuple[str, date]]],
+    *,
+    lasting_months: int,
+    reference: date,
+) -> Outflow:
+    """R-31 for ends ``(case_id, client_ref, referred_on, ended_on, end_reason)``, with the
+    tenant's referrals per client (``(case_id, referred_on)``) as known at the reference."""
+    out = Outflow()
+    for case_id, client_ref, referred_on, ended_on, reason in ended:
+        out.count += 1
+        out.reasons[reason or "?"] += 1
+        horizon = add_months(ended_on, lasting_months)
+        others = [r for cid, r in referrals.get(client_ref, ()) if cid != case_id]
+        passed = horizon <= reference
+        out.window_passed += passed
+        if reason == "38" or any(referred_on <= r <= ended_on for r in others):
+            out.transfers += 1
+        elif any(ended_on < r <= horizon for r in others):
+            pass  # the client returned within the window
+        elif passed:
+            out.lasting += 1
+        else:
+            out.pending += 1
+    return out
+
+
+class Tally(msgspec.Struct, kw_only=True):
+    """What the KPI document of a period is computed from (by either path: summaries or
+    the pre-aggregated rows of ``projections.kpi_cells``)."""
+
+    cases: int
+    outflow: Outflow
+    to_intake: list[int] = []
+    to_decision: list[int] = []
+    to_start: list[int] = []
+    trajectory: list[int] = []
+    downs: int = 0
+    ups: int = 0
+    no_shows: int = 0
+    contacts: int = 0
+    progress: defaultdict[str, list[int]] = msgspec.field(default_factory=lambda: defaultdict(list))
+    cost: Decimal = Decimal(0)
+    cost_complete: bool = True
+
+
+def document(
+    t: Tally,
+    start: date,
+    end: date,
+    decision_within_days: int,
+    as_of: datetime | None,
+    filters: dict[str, str] | None,
+) -> Kpis:
+    o = t.outflow
+    successful = o.reasons.get("19", 0)
+    within_norm = _ratio(
+        sum(1 for d in t.to_decision if d <= decision_within_days), len(t.to_decision)
+    )
     return Kpis(
         period_start=start,
         period_end=end,
         as_of=as_of,
-        cases=len(scope),
+        cases=t.cases,
         uitstroom=Uitstroom(
-            count=len(ended),
+            count=o.count,
             successful=successful,
-            rate_successful=_ratio(successful, len(ended)),
-            by_reason=dict(sorted(reasons.items())),
-            lasting=lasting,
-            rate_lasting=_ratio(lasting, window_passed),
-            lasting_pending=pending,
-            transfers=transfers,
+            rate_successful=_ratio(successful, o.count),
+            by_reason=dict(sorted(o.reasons.items())),
+            lasting=o.lasting,
+            rate_lasting=_ratio(o.lasting, o.window_passed),
+            lasting_pending=o.pending,
+            transfers=o.transfers,
         ),
         doorlooptijd=Doorlooptijd(
-            referral_to_intake_days=_spread(to_intake),
-            referral_to_indication_days=_spread(to_decision),
+            referral_to_intake_days=_spread(t.to_intake),
+            referral_to_indication_days=_spread(t.to_decision),
             # the older name, kept for readers: it follows the catalogue's norm as well
             indication_within_56_days_share=within_norm,
             indication_within_norm_share=within_norm,
             decision_norm_days=decision_within_days,
-            indication_to_start_days=_spread(to_start),
-            trajectory_days=_spread(trajectory),
+            indication_to_start_days=_spread(t.to_start),
+            trajectory_days=_spread(t.trajectory),
         ),
-        afschaling=Rate(count=downs, rate=_ratio(downs, len(scope))),
-        opschaling=Rate(count=ups, rate=_ratio(ups, len(scope))),
-        no_show_rate=_ratio(no_shows, no_shows + contacts),
-        zrm_progress={d: round(statistics.mean(v), 3) for d, v in sorted(progress.items())},
-        cost=str(cost.quantize(Decimal("0.01"))),
-        cost_complete=complete,
+        afschaling=Rate(count=t.downs, rate=_ratio(t.downs, t.cases)),
+        opschaling=Rate(count=t.ups, rate=_ratio(t.ups, t.cases)),
+        no_show_rate=_ratio(t.no_shows, t.no_shows + t.contacts),
+        zrm_progress={d: round(statistics.mean(v), 3) for d, v in sorted(t.progress.items())},
+        cost=str(t.cost.quantize(Decimal("0.01"))),
+        cost_complete=t.cost_complete,
         filters=filters or {},
     )

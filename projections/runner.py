@@ -25,7 +25,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,6 +41,8 @@ from projections.caseload import CaseloadProjection
 from projections.consumption import MonthConsumption, consumption
 from projections.declarations import DeclarationProjection
 from projections.entitlement import entitlements
+from projections.kpi_cells import Items, KpiCellProjection
+from projections.kpi_cells import items as kpi_items
 from projections.kpis import summarise
 from projections.signals import signals
 from projections.store import ViewStore
@@ -57,6 +59,23 @@ class Projection(Protocol):
     tables: tuple[str, ...]
 
     def rows(self, case_id: str, case: Case, cat: Catalogue, months: Months) -> Rows: ...
+
+
+class Versioned(Protocol):
+    """A projection with recorded-time validity: it gets the items of every version of each
+    case a batch touched (``projections.kpi_cells``) and writes its rows itself."""
+
+    name: str
+    tables: tuple[str, ...]
+    versioned: bool
+
+    def write(
+        self,
+        cur: Any,
+        views: ViewStore,
+        histories: dict[str, list[tuple[str, Items]]],
+        fresh: set[str],
+    ) -> None: ...
 
 
 class KpiProjection:
@@ -175,6 +194,7 @@ ALL: tuple[Projection, ...] = (
     SignalProjection(),
     CaseloadProjection(),
     DeclarationProjection(),
+    KpiCellProjection(),
 )
 
 
@@ -199,7 +219,7 @@ class ProjectionRunner:
         self,
         app: Any,
         views: ViewStore | None = None,
-        projections: Sequence[Projection] = ALL,
+        projections: Sequence[Projection | Versioned] = ALL,
         batch_size: int = 500,
         cache_size: int = 5000,
     ) -> None:
@@ -220,6 +240,9 @@ class ProjectionRunner:
         self._thread: threading.Thread | None = None
         self._advanced = threading.Condition()
         self.last_error: str | None = None
+        #: versions of one case in a batch derived one by one for the KPI rows (above it:
+        #: the last only, and a gap; see ``run_once``)
+        self.exact_versions = 200
         #: True when a separate process (``caselog projections follow``) keeps the tables.
         self.external = False
         self._rebuilding = False
@@ -252,23 +275,62 @@ class ProjectionRunner:
             return 0
         touched: dict[UUID, Case] = {}
         fresh: set[UUID] = set()  # cases born in this batch: no rows of theirs exist yet
+        versioned = any(getattr(p, "versioned", False) for p in group)
+        # every version's KPI items (recorded-time validity), and the consumption of the
+        # last version of each case, shared with the projections below
+        histories: dict[str, list[tuple[str, Items]]] = {}
+        last: dict[UUID, tuple[int, Months]] = {}
+        # a case with more versions in this batch than ``exact_versions`` (a long history
+        # imported at once) is derived at its last version only: deriving every version
+        # costs O(events) each. Its rows are then inexact between its first and last
+        # instant in the batch, which is recorded as a gap (projections.kpi_cells).
+        counts = Counter(n.originator_id for n in notifications) if versioned else Counter()
+        seen: Counter[UUID] = Counter()
+        gaps: dict[str, tuple[str, str, str]] = {}  # case -> tenant, first and last instant
         for n in notifications:
             if n.originator_version == 1:
                 fresh.add(n.originator_id)
-            touched[n.originator_id] = self._advance(n)
-        computed: dict[str, Rows] = {p.name: {t: [] for t in p.tables} for p in group}
+            case = touched[n.originator_id] = self._advance(n)
+            if not versioned:
+                continue
+            seen[n.originator_id] += 1
+            if counts[n.originator_id] > self.exact_versions:
+                key, instant = str(n.originator_id), _instant(case.modified_on)
+                first = gaps[key][1] if key in gaps else instant
+                gaps[key] = (case.state.tenant, first, instant)
+                if seen[n.originator_id] < counts[n.originator_id]:
+                    continue  # derived at the batch's last version only
+            cat = self.app.catalogues.for_tenant(case.state.tenant)
+            months = consumption(case.state, case.entries, cat)
+            last[n.originator_id] = (case.version, months)
+            summary = summarise(
+                str(n.originator_id), case.state, case.entries, cat, case.version, months
+            )
+            histories.setdefault(str(n.originator_id), []).append(
+                (_instant(case.modified_on), kpi_items(summary))
+            )
+        computed: dict[str, Rows] = {
+            p.name: {t: [] for t in p.tables} for p in group if not getattr(p, "versioned", False)
+        }
         for case_id, case in touched.items():
             cat = self.app.catalogues.for_tenant(case.state.tenant)
-            months = consumption(case.state, case.entries, cat)  # shared by the projections
+            kept = last.get(case_id)
+            if kept is not None and kept[0] == case.version:
+                months = kept[1]
+            else:
+                months = consumption(case.state, case.entries, cat)  # shared by the projections
             for p in group:
-                for table, rows in p.rows(str(case_id), case, cat, months).items():
+                if getattr(p, "versioned", False):
+                    continue
+                for table, rows in p.rows(str(case_id), case, cat, months).items():  # type: ignore[union-attr]
                     computed[p.name][table].extend(rows)
         end = notifications[-1].id
         # During a rebuild (tables emptied, positions from 0, read once in order) rows exist
         # only for cases with events before this batch, so cases born in it need no delete.
         # Otherwise (catch-up, a redelivered batch) every touched case's rows are replaced.
         ids = [str(c) for c in touched if not (self._rebuilding and c in fresh)]
-        self._write(group, computed, ids, start, end)
+        new = {str(c) for c in fresh} if self._rebuilding else set()
+        self._write(group, computed, ids, start, end, histories, new, gaps)
         return len(notifications)
 
     def _advance(self, n: Any) -> Case:
@@ -296,11 +358,14 @@ class ProjectionRunner:
 
     def _write(
         self,
-        group: list[Projection],
+        group: list[Any],
         computed: dict[str, Rows],
         ids: list[str],
         start: int,
         end: int,
+        histories: dict[str, list[tuple[str, Items]]] | None = None,
+        fresh: set[str] | None = None,
+        gaps: dict[str, tuple[str, str, str]] | None = None,
     ) -> None:
         now = datetime.now(UTC).isoformat()
         with self.views.transaction() as cur:
@@ -322,6 +387,9 @@ class ProjectionRunner:
                 )
                 if cur.rowcount != 1:
                     raise PositionMoved(p.name)
+                if getattr(p, "versioned", False):
+                    p.write(cur, self.views, histories or {}, fresh or set(), gaps or {})  # type: ignore[union-attr]
+                    continue
                 for table in p.tables:
                     if ids and self.views.is_postgres:
                         # one array parameter: an index scan whatever the plan cache holds

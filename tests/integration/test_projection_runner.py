@@ -15,7 +15,14 @@ from caselog.demo import generate
 from projections.runner import ProjectionRunner
 from projections.store import ViewStore
 
-TABLES = ("case_summary", "case_product", "consumption_month", "entitlement", "case_signal")
+TABLES = (
+    "case_summary",
+    "case_product",
+    "consumption_month",
+    "entitlement",
+    "case_signal",
+    "kpi_item",
+)
 
 
 def dump(views: ViewStore) -> dict[str, list[tuple]]:

@@ -1,0 +1,406 @@
+"""KPIs pre-aggregated and bitemporal: the rows behind ``GET /v1/kpis`` (issue 12).
+
+Each case version contributes *items* to the KPI cells tenant x provider x product x
+municipality x month (:func:`items`, a pure function of the case's KPI summary): the case
+itself (its referral and end, for the ``cases`` count), an intake, decision, start or end
+dated on its business day with the duration in days (the spreads need only the histogram of
+durations: median and p90 are exact from it), scale moves by day, contacts, no-shows and the
+amount due by month, ZRM changes. Every item is written for the product ``''`` (any
+product: the case counts once) and for each of the case's products (the product filter).
+
+Recorded time: the runner writes, for every version of a case, the items that changed as
+rows with ``recorded_from`` = the version's recorded instant and closes the rows that no
+longer hold (``recorded_to`` = that instant). The rows valid at an instant T are the
+items of every case as recorded at T, so "KPIs as of T" is one SQL aggregate over them
+(:func:`kpis`), no case is replayed; the current KPIs are the rows with ``recorded_to IS
+NULL``.
+
+Scope of a period ``[start, end]`` (``projections.kpis.in_scope``: referred by its end, not
+ended before its start): for an item dated ``d`` inside the period, a referral on or before
+``d`` is by the end and an end on or after ``d`` is not before the start, so the item
+carries the referral day (``ref``) or end day (``endd``) only when they fall the other way,
+and SQL checks those few; the same with a month's first and last day for monthly items.
+
+Lasting outflow (R-31) is decided when the KPIs are asked, not when the rows are written:
+an end in the period looks up the client's other referrals among the ``case`` rows valid
+at T (any provider of the tenant), and the window (``lasting_outflow_months`` from the
+catalogue) is judged against T's date (today without ``as_of``). So a return recorded
+later changes the earlier month's figures from the instant it was recorded (the end stops
+counting as lasting or pending), while ``as_of`` an instant before it still answers what
+was known then; and an end becomes ``lasting`` when its window passes without a stored row
+changing.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from domain import clock
+from projections.kpis import CaseSummary, Kpis, Tally, classify_outflow, document
+
+TABLE = "kpi_item"
+#: identity of an item: tenant, provider, municipality, client_ref, product, measure, grain,
+#: pos, ref, endd, value, aux
+Key = tuple[str, str, str, str, str, str, str, str, str, str, str, str]
+Items = dict[Key, int]
+KEY_COLUMNS = (
+    "tenant", "provider", "municipality", "client_ref", "product",
+    "measure", "grain", "pos", "ref", "endd", "value", "aux",
+)  # fmt: skip
+COLUMNS = ("case_id", *KEY_COLUMNS, "n", "recorded_from", "recorded_to")
+DATED = ("intake", "decision", "start", "end", "trajectory", "down", "up")
+MONTHLY = ("contacts", "no_shows", "cost")
+
+
+def _iso(d: date | None) -> str:
+    return d.isoformat() if d is not None else ""
+
+
+def items(s: CaseSummary) -> Items:
+    """What one case version contributes to the KPI cells."""
+    out: Counter[tuple[str, ...]] = Counter()
+    referred, ended = s.referred_on, s.ended_on
+
+    def on_day(measure: str, day: date, value: str = "", aux: str = "", n: int = 1) -> None:
+        ref = _iso(referred) if referred > day else ""
+        endd = _iso(ended) if ended is not None and ended < day else ""
+        out[(measure, "d", day.isoformat(), ref, endd, value, aux)] += n
+
+    def in_month(measure: str, key: str, value: str = "", n: int = 1) -> None:
+        year, month = int(key[:4]), int(key[5:7])
+        first = date(year, month, 1)
+        last = date(year, month, calendar.monthrange(year, month)[1])
+        ref = _iso(referred) if referred > first else ""
+        endd = _iso(ended) if ended is not None and ended < last else ""
+        out[(measure, "m", key, ref, endd, value, "")] += n
+
+    out[("case", "", "", _iso(referred), _iso(ended), "", "")] += 1
+    if s.intake_on is not None:
+        on_day("intake", s.intake_on, str((s.intake_on - referred).days))
+    if s.decided_on is not None:
+        on_day("decision", s.decided_on, str((s.decided_on - referred).days))
+        if s.started_on is not None:
+            on_day("start", s.started_on, str((s.started_on - s.decided_on).days))
+    if ended is not None:
+        on_day("end", ended, s.end_reason or "?", _iso(referred))
+        if s.started_on is not None:
+            on_day("trajectory", ended, str((ended - s.started_on).days))
+    for move in s.moves:
+        on_day(move.direction, move.day)
+    for key, count in s.contacts.items():
+        if count:
+            in_month("contacts", key, n=count)
+    for key, count in s.no_shows.items():
+        if count:
+            in_month("no_shows", key, n=count)
+    for key, amount in s.cost.items():
+        in_month("cost", key, "null" if amount is None else amount)
+    for domain, score in s.zrm_last.items():
+        if domain in s.zrm_first:
+            change = str(score - s.zrm_first[domain])
+            out[("zrm", "", "", _iso(referred), _iso(ended), domain, change)] += 1
+    head = (s.tenant, s.provider, s.municipality, s.client_ref)
+    return {
+        (*head, product, *item): n  # type: ignore[misc]
+        for product in ("", *s.products)
+        for item, n in out.items()
+    }
+
+
+def timeline(
+    case_id: str,
+    prior: dict[Key, tuple[int, str]],
+    versions: Iterable[tuple[str, Items]],
+) -> tuple[list[tuple[Any, ...]], dict[Key, tuple[int, str]]]:
+    """The rows of one case, and the items valid after the last version: ``prior`` holds
+    the items valid just before the first of ``versions`` (recorded instant, items) with
+    the instant each became valid."""
+    rows: list[tuple[Any, ...]] = []
+    valid = dict(prior)
+    for instant, now in versions:
+        for key, (n, since) in list(valid.items()):
+            if now.get(key) != n:
+                rows.append((case_id, *key, n, since, instant))
+                del valid[key]
+        for key, n in now.items():
+            if key not in valid:
+                valid[key] = (n, instant)
+    rows.extend((case_id, *key, n, since, None) for key, (n, since) in valid.items())
+    return rows, valid
+
+
+def cell(key: Key) -> tuple[str, ...]:
+    """An item's row in ``kpi_cell``: without the client, at month resolution. A day
+    becomes its month, and a referral or end day its month, kept only when it lies on the
+    other side of the item's month (for ``case`` and ``zrm``: always). Exact for periods of
+    whole months: a case referred in a month is referred by the period's end when that
+    month is, and likewise for ends and the period's start."""
+    tenant, provider, municipality, _, product, measure, grain, pos, ref, endd, value, aux = key
+    month = pos[:7] if grain else ""
+    ref = ref[:7] if ref and (not month or ref[:7] > month) else ""
+    endd = endd[:7] if endd and (not month or endd[:7] < month) else ""
+    return (tenant, provider, municipality, product, measure, "m" if grain else "", month,
+            ref, endd, value, aux)  # fmt: skip
+
+
+def whole_months(start: date, end: date) -> bool:
+    """A period from the first of a month to the last of a month (``kpi_cell`` answers it)."""
+    return start.day == 1 and end.day == calendar.monthrange(end.year, end.month)[1]
+
+
+CELL_COLUMNS = tuple(c for c in KEY_COLUMNS if c != "client_ref")
+
+
+class KpiCellProjection:
+    """The ``kpi_item`` rows, versioned: the runner hands it every version of each case a
+    batch touched, not only the last (see ``ProjectionRunner.run_once``); and the current
+    ``kpi_cell`` rows, moved by what the batch changed."""
+
+    name = "kpi_cells"
+    tables = (TABLE, "kpi_cell", "kpi_gap")
+    versioned = True
+
+    def write(
+        self,
+        cur: Any,
+        views: Any,
+        histories: dict[str, list[tuple[str, Items]]],
+        fresh: set[str],
+        gaps: dict[str, tuple[str, str, str]] | None = None,
+    ) -> None:
+        """Replace each case's rows from its first instant in the batch on. Rows closed
+        before it are kept; those valid just before it are read and continued, so a batch
+        read again (after a crash, or positions moved back) writes the same rows."""
+        since = {c: h[0][0] for c, h in histories.items() if c not in fresh and h}
+        prior: dict[str, dict[Key, tuple[int, str]]] = defaultdict(dict)
+        change: Counter[tuple[str, ...]] = Counter()  # to the current cells
+        if since:
+            cols = ", ".join(COLUMNS)
+            ids = list(since)
+            for chunk in _chunks(ids, 500):
+                marks = ", ".join("?" * len(chunk))
+                cur.execute(
+                    views.sql(
+                        f"SELECT {cols} FROM {TABLE} WHERE case_id IN ({marks})"  # noqa: S608 - our column names, values are parameters
+                        " AND (recorded_to IS NULL OR recorded_to >= ?)"
+                    ),
+                    (*chunk, min(since[c] for c in chunk)),
+                )
+                for row in cur.fetchall():
+                    case_id, key, n, start, stop = row[0], row[1:13], row[13], row[14], row[15]
+                    first = since[case_id]
+                    if stop is None and key[5] != "end":
+                        change[cell(key)] -= n
+                    if start < first and (stop is None or stop >= first):
+                        prior[case_id][key] = (n, start)
+            cur.executemany(
+                views.sql(
+                    f"DELETE FROM {TABLE} WHERE case_id = ? "  # noqa: S608
+                    "AND (recorded_to IS NULL OR recorded_to >= ?)"
+                ),
+                list(since.items()),
+            )
+        rows: list[tuple[Any, ...]] = []
+        for case_id, history in histories.items():
+            written, now = timeline(case_id, prior.get(case_id, {}), history)
+            rows.extend(written)
+            for key, (n, _) in now.items():
+                if key[5] != "end":
+                    change[cell(key)] += n
+        if rows:
+            cur.executemany(
+                views.sql(
+                    f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) "  # noqa: S608
+                    f"VALUES ({', '.join('?' * len(COLUMNS))})"
+                ),
+                rows,
+            )
+        gaps = gaps or {}
+        redone = [
+            (c, gaps[c][1] if c in gaps else h[0][0])
+            for c, h in histories.items()
+            if c not in fresh and h
+        ]
+        cur.executemany(
+            views.sql("DELETE FROM kpi_gap WHERE case_id = ? AND gap_from >= ?"), redone
+        )
+        found = [(c, *g) for c, g in gaps.items() if g[1] < g[2]]
+        if found:
+            cur.executemany(
+                views.sql(
+                    "INSERT INTO kpi_gap (case_id, tenant, gap_from, gap_to) VALUES (?, ?, ?, ?)"
+                ),
+                found,
+            )
+        moved = [(*key, n) for key, n in change.items() if n]
+        if moved:
+            names = ", ".join(CELL_COLUMNS)
+            cur.executemany(
+                views.sql(
+                    f"INSERT INTO kpi_cell ({names}, n) VALUES ({', '.join('?' * 12)}) "  # noqa: S608 - our column names
+                    f"ON CONFLICT ({names}) DO UPDATE SET n = kpi_cell.n + excluded.n"
+                ),
+                moved,
+            )
+            cur.executemany(
+                views.sql(
+                    "DELETE FROM kpi_cell WHERE n = 0 AND "  # noqa: S608
+                    + " AND ".join(f"{c} = ?" for c in CELL_COLUMNS)
+                ),
+                [key for key, n in change.items() if n],
+            )
+
+
+def _chunks(values: list[str], size: int) -> Iterable[list[str]]:
+    for i in range(0, len(values), size):
+        yield values[i : i + size]
+
+
+# --- the query ------------------------------------------------------------------------------
+
+
+def _instant(value: datetime) -> str:
+    from projections.runner import _instant as as_text
+
+    return as_text(value)
+
+
+def kpis(
+    views: Any,
+    tenant: str,
+    start: date,
+    end: date,
+    *,
+    lasting_months: int,
+    decision_within_days: int,
+    provider: str | None = None,
+    municipality: str | None = None,
+    product: str | None = None,
+    as_of: datetime | None = None,
+) -> Kpis | None:
+    """The KPI document from the rows valid at ``as_of`` (now when absent): equal to
+    ``projections.kpis.aggregate`` over the case summaries as recorded then. None when
+    some case's rows are not exact at ``as_of`` (a gap, see ``inexact_at``)."""
+    if as_of is not None and inexact_at(views, tenant, as_of):
+        return None
+    where = ["tenant = ?", "product = ?"]
+    params: list[Any] = [tenant, product or ""]
+    if provider:
+        where.append("provider = ?")
+        params.append(provider)
+    if municipality:
+        where.append("municipality = ?")
+        params.append(municipality)
+    base, base_params = list(where), list(params)
+    first, last = f"{start:%Y-%m}", f"{end:%Y-%m}"
+    where.append("(ref = '' OR ref <= ?) AND (endd = '' OR endd >= ?)")
+    params += [end.isoformat(), start.isoformat()]
+    where.append(
+        "(grain = '' OR (grain = 'd' AND pos >= ? AND pos <= ?)"
+        " OR (grain = 'm' AND pos >= ? AND pos <= ?))"
+    )
+    params += [start.isoformat(), end.isoformat(), first, last]
+    valid, valid_params = _validity(as_of)
+    condition = " AND ".join(where)
+    if as_of is None and whole_months(start, end):
+        # now, for whole months: the current cells, summed over cases at month resolution
+        cells = " AND ".join(
+            [*base, "(ref = '' OR ref <= ?) AND (endd = '' OR endd >= ?)",
+             "(grain = '' OR (pos >= ? AND pos <= ?))"]
+        )  # fmt: skip
+        grouped = views.query(
+            f"SELECT measure, value, aux, SUM(n) FROM kpi_cell WHERE {cells} "  # noqa: S608 - fixed fragments, values are parameters
+            "GROUP BY measure, value, aux",
+            [*base_params, last, first, first, last],
+        )
+    else:
+        # any other period, or as of an instant: the item rows valid then
+        grouped = views.query(
+            f"SELECT measure, value, aux, SUM(n) FROM {TABLE} WHERE {condition} AND {valid} "  # noqa: S608
+            "AND measure <> 'end' GROUP BY measure, value, aux",
+            [*params, *valid_params],
+        )
+    ends = views.query(
+        f"SELECT case_id, client_ref, pos, value, aux FROM {TABLE} "  # noqa: S608
+        f"WHERE {condition} AND {valid} AND measure = 'end'",
+        [*params, *valid_params],
+    )
+    referrals: dict[str, list[tuple[str, date]]] = defaultdict(list)
+    clients = sorted({row[1] for row in ends})
+    for chunk in _chunks(clients, 500):
+        rows = views.query(
+            f"SELECT case_id, client_ref, ref FROM {TABLE} WHERE tenant = ? AND product = '' "  # noqa: S608
+            f"AND measure = 'case' AND {valid} "
+            f"AND client_ref IN ({', '.join('?' * len(chunk))})",
+            [tenant, *valid_params, *chunk],
+        )
+        for case_id, client_ref, ref in rows:
+            referrals[client_ref].append((case_id, date.fromisoformat(ref)))
+    outflow = classify_outflow(
+        (
+            (case_id, client_ref, date.fromisoformat(referred), date.fromisoformat(day), reason)
+            for case_id, client_ref, day, reason, referred in ends
+        ),
+        referrals,
+        lasting_months=lasting_months,
+        reference=(as_of or clock.now()).date(),
+    )
+    t = Tally(cases=0, outflow=outflow)
+    spreads = {
+        "intake": t.to_intake,
+        "decision": t.to_decision,
+        "start": t.to_start,
+        "trajectory": t.trajectory,
+    }
+    for measure, value, aux, total in grouped:
+        n = int(total)
+        if measure == "case":
+            t.cases += n
+        elif measure in spreads:
+            spreads[measure].extend([int(value)] * n)
+        elif measure == "down":
+            t.downs += n
+        elif measure == "up":
+            t.ups += n
+        elif measure == "contacts":
+            t.contacts += n
+        elif measure == "no_shows":
+            t.no_shows += n
+        elif measure == "cost":
+            if value == "null":
+                t.cost_complete = False
+            else:
+                t.cost += Decimal(value) * n
+        elif measure == "zrm":
+            t.progress[value].extend([int(aux)] * n)
+    filters = {
+        k: v
+        for k, v in (("provider", provider), ("municipality", municipality), ("product", product))
+        if v
+    }
+    return document(t, start, end, decision_within_days, as_of, filters)
+
+
+def inexact_at(views: Any, tenant: str, as_of: datetime) -> bool:
+    """Whether some case of the tenant has rows that are not exact at ``as_of``: a batch
+    brought more of its versions than the runner derives one by one, and ``as_of`` lies
+    between the first and the last of them."""
+    instant = _instant(as_of)
+    return bool(
+        views.query(
+            "SELECT 1 FROM kpi_gap WHERE tenant = ? AND gap_from <= ? AND gap_to > ? LIMIT 1",
+            [tenant, instant, instant],
+        )
+    )
+
+
+def _validity(as_of: datetime | None) -> tuple[str, list[Any]]:
+    if as_of is None:
+        return "recorded_to IS NULL", []
+    instant = _instant(as_of)
+    return "recorded_from <= ? AND (recorded_to IS NULL OR recorded_to > ?)", [instant, instant]
