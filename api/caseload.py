@@ -95,8 +95,7 @@ async def list_cases(
     svc = services(request)
 
     def read() -> Response[CaseloadOut]:
-        head = svc.app.recorder.max_notification_id() or 0
-        svc.runner.wait_for(head, timeout=2.0)
+        svc.caught_up()
         found = page(svc.views, actor.tenant, filters, on=today(), after=after, limit=limit)
         return Response(CaseloadOut(cases=found.cases, next_cursor=found.next_cursor))
 

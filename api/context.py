@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -41,6 +42,11 @@ class Services:
     metrics_token: str | None = None
     #: monotonic time until which the store is taken to be down (a failure was seen)
     store_down_until: float = 0.0
+
+    def caught_up(self, timeout: float = 2.0) -> None:
+        """Read-your-writes: wait (bounded) until the projection runner has passed the head
+        of the log, so a read after a write sees it."""
+        self.runner.wait_for(self.app.recorder.max_notification_id() or 0, timeout=timeout)
 
     def mark_store_down(self, seconds: float = 5.0) -> None:
         self.store_down_until = time.monotonic() + seconds
@@ -88,6 +94,13 @@ def invalid(field: str, message: str, source: str = "query") -> ValidationExcept
     return ValidationException(
         message, extra=[{"key": field, "message": message, "source": source}]
     )
+
+
+def aware(value: datetime | None, name: str) -> datetime | None:
+    """An instant parameter must carry its offset (RFC 3339): 400 naming it otherwise."""
+    if value is not None and value.tzinfo is None:
+        raise invalid(name, "an RFC 3339 instant with offset")
+    return value
 
 
 async def strict_body(request: Request[Any, Any, Any], data: msgspec.Struct) -> None:

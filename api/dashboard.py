@@ -23,7 +23,6 @@ from litestar.datastructures import CacheControlHeader
 from litestar.static_files import create_static_files_router
 
 from api.context import require, services
-from api.monitoring import _catch_up
 from api.openapi import SWAGGER_ASSETS
 from domain.values import Actor
 from projections.queries import case_summaries
@@ -74,7 +73,7 @@ async def get_dimensions(request: Request[Any, Any, Any], actor: Actor) -> Dimen
     svc = services(request)
 
     def read() -> Dimensions:
-        _catch_up(request)
+        services(request).caught_up()
         summaries = case_summaries(svc.views, svc.app, actor.tenant)
         years = Counter(str(s.referred_on.year) for s in summaries)
         return Dimensions(

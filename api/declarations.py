@@ -16,7 +16,7 @@ import anyio
 import msgspec
 from litestar import Request, Response, get
 
-from api.context import invalid, require, services
+from api.context import aware, invalid, require, services
 from api.problems import Forbidden
 from domain.values import Actor
 from projections.declarations import DeclarationLine, lines_for_month
@@ -104,13 +104,11 @@ async def get_declarations(
     require(actor, *ROLES)
     month = parse_month(month)
     provider = scope_provider(actor, provider)
-    if as_of is not None and as_of.tzinfo is None:
-        raise invalid("as_of", "an RFC 3339 instant with offset")
+    aware(as_of, "as_of")
     svc = services(request)
 
     def read() -> list[DeclarationLine]:
-        head = svc.app.recorder.max_notification_id() or 0
-        svc.runner.wait_for(head, timeout=2.0)
+        svc.caught_up()
         return lines_for_month(
             svc.views,
             svc.app,

@@ -21,7 +21,7 @@ import anyio
 import msgspec
 from litestar import Request, Response, get
 
-from api.context import invalid, parse_case_id, require, services
+from api.context import aware, parse_case_id, require, services
 from api.problems import FieldError, problem
 from domain.values import Actor
 from projections.case_view import CaseOut, case_document
@@ -126,7 +126,7 @@ async def kpi_export(
     svc = services(request)
 
     def build() -> Response[Any]:
-        svc.runner.wait_for(svc.app.recorder.max_notification_id() or 0, timeout=2.0)
+        svc.caught_up()
         everyone = case_summaries(svc.views, svc.app, actor.tenant, as_of=as_of)
         cat = svc.app.catalogues.for_tenant(actor.tenant)
         found = grouped(
@@ -214,8 +214,7 @@ async def get_dispute_file(
     Always a download (``Content-Disposition: attachment``). Same roles as the history."""
     require(actor, "municipality", "provider", "auditor")
     cid = parse_case_id(case_id)
-    if as_of is not None and as_of.tzinfo is None:
-        raise invalid("as_of", "an RFC 3339 instant with offset")
+    aware(as_of, "as_of")
     kind = negotiated(request, CSV)
     app = services(request).app
 

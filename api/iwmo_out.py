@@ -10,7 +10,7 @@ import msgspec
 from litestar import Request, Response, get
 
 from api.catalogue import CATALOGUE
-from api.context import invalid, require, services
+from api.context import aware, invalid, require, services
 from api.declarations import DECLARATIONS, parse_month
 from api.problems import Forbidden
 from caselog.registry import ClientErased, ClientNotFound, ClientRegistry
@@ -44,8 +44,7 @@ class OutboxOut(msgspec.Struct, kw_only=True):
 def _catch_up(svc: Any) -> None:
     """The feed and the case summaries (a 301 looks up the client's other cases there) up
     to the head of the log: read-your-writes."""
-    head = svc.app.recorder.max_notification_id() or 0
-    svc.runner.wait_for(head, timeout=2.0)
+    svc.caught_up()
     outbox.catch_up(svc.app, svc.views)
 
 
@@ -74,8 +73,7 @@ async def get_outbox(
         raise invalid("limit", "between 1 and 500")
     if not 0 <= after <= MAX_POSITION:
         raise invalid("after", "a position from an earlier answer (0 for the start)")
-    if as_of is not None and as_of.tzinfo is None:
-        raise invalid("as_of", "an RFC 3339 instant with offset")
+    aware(as_of, "as_of")
     svc = services(request)
     role, party = _party(actor)
     if municipality and role == "municipality":
@@ -160,8 +158,7 @@ async def get_declaration(
     svc = services(request)
 
     def read() -> bytes:
-        head = svc.app.recorder.max_notification_id() or 0
-        svc.runner.wait_for(head, timeout=2.0)
+        svc.caught_up()
         _, pid, name = resolve(svc.app, actor.tenant, provider, municipality)
         if actor.role == "provider" and pid != actor.provider:
             raise Forbidden("a provider reads only its own declarations")

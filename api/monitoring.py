@@ -14,7 +14,7 @@ import anyio
 import msgspec
 from litestar import Request, Response, get
 
-from api.context import invalid, require, services
+from api.context import aware, invalid, require, services
 from api.exports import KpiTable, kpi_export
 from api.problems import Forbidden
 from api.schemas import Health
@@ -30,12 +30,6 @@ MAX_OFFSET = 1_000_000_000
 class SignalsOut(msgspec.Struct):
     signals: list[SignalRow]
     on: date
-
-
-def _catch_up(request: Request[Any, Any, Any]) -> None:
-    svc = services(request)
-    head = svc.app.recorder.max_notification_id() or 0
-    svc.runner.wait_for(head, timeout=2.0)
 
 
 @get("/v1/signals", summary="Signals (R-14, R-15, R-18, R-29, duration limits)")
@@ -63,7 +57,7 @@ async def get_signals(
     day = on or today()
 
     def read() -> SignalsOut:
-        _catch_up(request)
+        services(request).caught_up()
         rows = open_signals(
             svc.views,
             actor.tenant,
@@ -97,8 +91,7 @@ async def get_kpis(
     require(actor, "contract_manager", "municipality")
     if period_end < period_start:
         raise invalid("period_end", "before period_start")
-    if as_of is not None and as_of.tzinfo is None:
-        raise invalid("as_of", "an RFC 3339 instant with offset")
+    aware(as_of, "as_of")
     table = await kpi_export(
         request, actor, period_start, period_end, provider=provider, product=product,
         municipality=municipality, as_of=as_of, group_by=group_by,
@@ -108,7 +101,7 @@ async def get_kpis(
     svc = services(request)
 
     def read() -> Kpis:
-        _catch_up(request)
+        services(request).caught_up()
         return kpis(
             svc.views,
             svc.app,

@@ -15,7 +15,7 @@ import anyio
 import msgspec
 from litestar import Request, Response, get
 
-from api.context import invalid, parse_case_id, require, services
+from api.context import aware, invalid, parse_case_id, require, services
 from caselog.application import today
 from domain.errors import CaseNotFound
 from domain.values import Actor, Volume
@@ -25,12 +25,6 @@ from projections.entitlement import AssignmentView, entitlements
 from projections.history import HistoryEvent, Step, history, replay
 
 READERS = ("municipality", "provider", "auditor")
-
-
-def _aware(value: datetime | None, name: str) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        raise invalid(name, "an RFC 3339 instant with offset")
-    return value
 
 
 @get("/v1/cases/{case_id:str}", summary="Case state (time travel: as_of, version, on)")
@@ -44,7 +38,7 @@ async def get_case(
 ) -> Response[Any]:
     require(actor, *READERS)
     cid = parse_case_id(case_id)
-    as_of = _aware(as_of, "as_of")
+    as_of = aware(as_of, "as_of")
     app = services(request).app
 
     def read() -> Response[Any]:
@@ -68,7 +62,7 @@ async def get_history(
 ) -> HistoryOut:
     require(actor, *READERS)
     cid = parse_case_id(case_id)
-    as_of = _aware(as_of, "as_of")
+    as_of = aware(as_of, "as_of")
     app = services(request).app
 
     def read() -> HistoryOut:
@@ -108,7 +102,7 @@ async def get_entitlement(
 ) -> EntitlementOut:
     require(actor, "municipality", "provider")
     cid = parse_case_id(case_id)
-    as_of = _aware(as_of, "as_of")
+    as_of = aware(as_of, "as_of")
     app = services(request).app
 
     def read() -> EntitlementOut:
@@ -166,7 +160,7 @@ async def get_consumption(
 ) -> ConsumptionOut:
     require(actor, "municipality", "provider")
     cid = parse_case_id(case_id)
-    as_of = _aware(as_of, "as_of")
+    as_of = aware(as_of, "as_of")
     if (
         len(month) != 7
         or month[4] != "-"
