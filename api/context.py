@@ -20,11 +20,11 @@ from api.idempotency import PENDING, IdempotencyStore, request_hash
 from api.metrics import Metrics
 from api.problems import PROBLEM, Forbidden, StoreUnavailable, handle, problem
 from api.schemas import Written
-from caselog.application import CaseLog
+from application.application import CaseLog
 from domain.errors import CaseNotFound, DomainError
 from domain.values import Actor
 from projections.runner import ProjectionRunner
-from projections.store import ViewStore
+from storage.views import ViewStore
 
 log = structlog.get_logger("caselog.api")
 _json = msgspec.json.Encoder()

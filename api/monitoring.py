@@ -18,7 +18,7 @@ from api.context import aware, invalid, require, services
 from api.exports import KpiTable, kpi_export
 from api.problems import Forbidden
 from api.schemas import Health
-from caselog.application import today
+from application.application import today
 from domain.values import Actor
 from projections.kpis import Kpis
 from projections.queries import SignalRow, kpis, open_signals

@@ -11,8 +11,8 @@ from typing import Any
 
 import uvicorn
 
-from caselog.config import ConfigError, store_config
-from caselog.settings import Settings, load_settings
+from application.settings import Settings, load_settings
+from storage.config import ConfigError, store_config
 
 
 def serve(

@@ -27,7 +27,7 @@ from uuid import UUID
 import msgspec
 
 from projections.case_view import case_document
-from projections.store import ViewStore
+from storage.views import ViewStore
 
 STATUSES = ("referred", "indicated", "active", "ended")
 #: Up to this many cases with the asked signal open, the page looks them up by id.

@@ -155,7 +155,7 @@ class OutboxProjection:
         )
 
     def _case(self, case_id: Any, version: int) -> Any:
-        from caselog.application import fast_project
+        from application.application import fast_project
 
         return self.app.repository.get(case_id, version=version, projector_func=fast_project)
 

@@ -23,7 +23,7 @@ import msgspec
 from domain.values import Actor
 from projections import kpi_cells
 from projections.kpis import CaseSummary, Kpis, aggregate, summarise
-from projections.store import ViewStore
+from storage.views import ViewStore
 
 _summary = msgspec.json.Decoder(CaseSummary)
 

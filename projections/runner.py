@@ -45,7 +45,7 @@ from projections.kpi_cells import Items, KpiCellProjection
 from projections.kpi_cells import items as kpi_items
 from projections.kpis import summarise
 from projections.signals import signals
-from projections.store import ViewStore
+from storage.views import ViewStore
 
 log = structlog.get_logger("caselog.projections")
 _encode = msgspec.json.Encoder().encode
@@ -351,7 +351,7 @@ class ProjectionRunner:
         return case
 
     def _load(self, case_id: UUID, version: int) -> Case:
-        from caselog.application import fast_project
+        from application.application import fast_project
 
         case: Case = self.app.repository.get(case_id, version=version, projector_func=fast_project)
         return case
@@ -585,7 +585,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import signal
 
-    from caselog.application import CaseLog
+    from application.application import CaseLog
 
     p = argparse.ArgumentParser(prog="python -m projections.runner")
     p.add_argument("--parent", type=int, required=True)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from caselog.application import CaseLog
-from caselog.config import store_config
+from application.application import CaseLog
+from storage.config import store_config
 
 PG_ADMIN_URL = os.environ.get("CASELOG_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

@@ -23,7 +23,7 @@ from caselog.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from caselog.application import CaseLog
+    from application.application import CaseLog
 
 DEMO_CASES = 300
 DEMO_SEED = 2022
@@ -96,7 +96,7 @@ def demo(ctx: click.Context, cases: int, seed: int, force: bool) -> int:
 
 
 def _load_demo(app: CaseLog, cases: int, seed: int) -> None:
-    from caselog.demo import generate
+    from application.demo import generate
     from projections.runner import ProjectionRunner
 
     started = time.perf_counter()
@@ -109,8 +109,8 @@ def _load_demo(app: CaseLog, cases: int, seed: int) -> None:
     with progress_bar("projections") as update:
         processed = ProjectionRunner(app).run_until_current(progress=update)
     click.echo(f"projections current ({processed} events processed)")
-    from caselog.demo import register_demo_identities
-    from projections.store import ViewStore
+    from application.demo import register_demo_identities
+    from storage.views import ViewStore
 
     views = ViewStore(app.store)
     try:

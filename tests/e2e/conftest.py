@@ -14,8 +14,8 @@ import uvicorn
 
 from api.app import create_app
 from api.auth import issue_token
-from caselog.application import CaseLog
-from caselog.config import store_config
+from application.application import CaseLog
+from storage.config import store_config
 
 KEY = "e2e-secret-" + "x" * 40
 

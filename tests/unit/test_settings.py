@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from caselog.config import ConfigError
-from caselog.settings import load_settings
+from application.settings import load_settings
+from storage.config import ConfigError
 
 
 def test_defaults_without_any_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

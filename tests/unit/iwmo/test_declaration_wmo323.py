@@ -9,8 +9,8 @@ from uuid import UUID
 import msgspec
 import pytest
 
-from caselog.application import CaseLog
-from caselog.registry import ClientErased, ClientRegistry, Identity
+from application.application import CaseLog
+from application.registry import ClientErased, ClientRegistry, Identity
 from domain import facts as f
 from domain.errors import RuleViolation
 from iwmo import codec
@@ -18,7 +18,7 @@ from iwmo.declaration import build_declaration
 from iwmo.declared import record_declaration
 from iwmo.messages import Wmo323
 from projections.runner import ProjectionRunner
-from projections.store import ViewStore
+from storage.views import ViewStore
 from tests.builders import contact, indication, municipality, pieces, provider, referral
 
 FEB = "2024-02"
@@ -301,8 +301,8 @@ def test_an_erased_clients_declaration_cannot_be_built_410(world: World) -> None
 def test_the_cli_function_prints_the_same_wmo323_as_the_read(
     tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from caselog.config import store_config
     from iwmo.declaration import declaration_cli
+    from storage.config import store_config
 
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     monkeypatch.setenv("CASELOG_DATABASE_URL", url)

@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from caselog.config import DEFAULT_DATABASE_URL, ConfigError, store_config
+from storage.config import DEFAULT_DATABASE_URL, ConfigError, store_config
 
 PREFIX = "CASELOG_"
 LogLevel = Literal["debug", "info", "warning", "error"]

@@ -121,7 +121,7 @@ class HeadCache:
         with self._lock:
             case = self._cases.get(case_id)
         if case is None:
-            from caselog.application import fast_project
+            from application.application import fast_project
 
             case = self.app.repository.get(case_id, projector_func=fast_project)
         else:

@@ -431,7 +431,7 @@ def register_demo_identities(views: Any) -> int:
     """Give every demo client a fictional identity in the encrypted client registry (R-33),
     so that iWmo messages and declarations can be built from the demo data. Clients that
     already have one are left alone."""
-    from caselog.registry import ClientExists, ClientRegistry, Identity
+    from application.registry import ClientExists, ClientRegistry, Identity
 
     registry = ClientRegistry(views)
     clients = views.query("SELECT DISTINCT tenant, client_ref FROM case_summary ORDER BY 1, 2", ())

@@ -38,7 +38,7 @@ from domain.errors import AlreadyApplied, VersionMismatch
 from domain.values import Actor
 
 if TYPE_CHECKING:
-    from caselog.application import CaseLog
+    from application.application import CaseLog
     from domain.case import Case
     from domain.catalogue import Catalogue
 

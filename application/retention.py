@@ -2,10 +2,10 @@
 
 A Wmo support file is kept 15 years, 5 where no provision was granted (municipal selection
 list 2020, result 3.1.5); after that it must really be destroyed, event log included. The
-client's identity already sits apart and is crypto-shredded (``caselog.registry``); the
+client's identity already sits apart and is crypto-shredded (``application.registry``); the
 case's own events hold health data too (ZRM scores, goals, free-text reports), so
 :func:`destroy_case` deletes the case's stored events and snapshots and every read-model
-row of the case, once, and only when :func:`caselog.registry.retention_report` lists the
+row of the case, once, and only when :func:`application.registry.retention_report` lists the
 case as past its term on the day of destruction (never earlier: refused with R-33).
 
 This is the one place where rows leave the append-only log, by law; the log's other cases
@@ -26,12 +26,12 @@ from uuid import UUID
 import msgspec
 import structlog
 
-from caselog.application import CaseLog
-from caselog.registry import RetentionRow, retention_report
+from application.application import CaseLog
+from application.registry import RetentionRow, retention_report
 from domain.errors import RuleViolation
-from projections.store import ViewStore
+from storage.views import ViewStore
 
-log = structlog.get_logger("caselog.retention")
+log = structlog.get_logger("application.retention")
 
 
 class Destroyed(msgspec.Struct, kw_only=True):

@@ -22,10 +22,8 @@ import msgspec
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import RecordConflictError
 
-from caselog.config import StoreConfig, store_config
-from caselog.group_commit import GroupCommitter, Job
-from caselog.mapper import MsgspecMapper
-from caselog.timeline import HeadCache, TimelineCache
+from application.group_commit import GroupCommitter, Job
+from application.timeline import HeadCache, TimelineCache
 from domain import facts as f
 from domain.case import Case, CorrectionAsPosted
 from domain.catalogue import Catalogue, Catalogues, default_catalogues
@@ -33,6 +31,8 @@ from domain.errors import AlreadyApplied, CaseNotFound, DomainError, VersionMism
 from domain.rules import convert_awbz
 from domain.state import CaseState
 from domain.values import Actor
+from storage.config import StoreConfig, store_config
+from storage.mapper import MsgspecMapper
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 MAX_ATTEMPTS = 20
@@ -426,7 +426,7 @@ class CaseLog(Application[UUID]):
 
         A case's tenant and provider never change (the referral is not correctable), so the
         scope is checked on the version that is read. Reads of a past version or instant go
-        through the time-travel cache (``caselog.timeline``); reads of the head through the
+        through the time-travel cache (``application.timeline``); reads of the head through the
         head cache (a kept copy plus the events after it). The case returned is shared
         with other readers: never change it."""
         if version is None and as_of is None:
