@@ -125,7 +125,7 @@ async def health(request: Request[Any, Any, Any]) -> Response[Health]:
         if not svc.probe_store():  # fast: a direct connection, refused at once when down
             return Response(Health(status="unavailable", store="unreachable"), status_code=503)
         try:
-            head = svc.app.recorder.max_notification_id() or 0
+            head = svc.app.max_notification_id()
             lag = head - min(svc.runner.positions().values())
         except Exception as e:
             return Response(Health(status="unavailable", store=type(e).__name__), status_code=503)

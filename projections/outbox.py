@@ -110,9 +110,7 @@ class OutboxProjection:
         done = 0
         while True:
             start = self.position()
-            notifications = list(
-                self.app.recorder.select_notifications(start=start + 1, limit=self.batch_size)
-            )
+            notifications = list(self.app.select_notifications(start + 1, self.batch_size))
             if not notifications:
                 return done
             rows = [row for n in notifications for row in self._rows(n)]
@@ -130,7 +128,7 @@ class OutboxProjection:
     def _rows(self, n: Any) -> Iterable[OutboxRow]:
         if _event_type(n.topic) not in RELEVANT:
             return
-        event = self.app.mapper.to_domain_event(n)
+        event = self.app.to_domain_event(n)
         case = self._case(n.originator_id, n.originator_version)
         target_type = None
         fact = event.fact
@@ -155,9 +153,7 @@ class OutboxProjection:
         )
 
     def _case(self, case_id: Any, version: int) -> Any:
-        from application.application import fast_project
-
-        return self.app.repository.get(case_id, version=version, projector_func=fast_project)
+        return self.app.load_case(case_id, version)
 
     def _write(self, rows: list[OutboxRow], start: int, end: int) -> bool:
         """Rows and position in one transaction; False when another reader moved first."""

@@ -258,7 +258,7 @@ class ProjectionRunner:
         return {name: int(rows.get(name, 0)) for name in self.names}
 
     def status(self) -> list[Status]:
-        head = self.app.recorder.max_notification_id() or 0
+        head = self.app.max_notification_id()
         return [Status(n, p, head - p) for n, p in self.positions().items()]
 
     # --- catch-up -----------------------------------------------------------------------
@@ -268,9 +268,7 @@ class ProjectionRunner:
         positions = self.positions()
         start = min(positions.values())
         group = [p for p in self.projections if positions[p.name] == start]
-        notifications = list(
-            self.app.recorder.select_notifications(start=start + 1, limit=self.batch_size)
-        )
+        notifications = list(self.app.select_notifications(start + 1, self.batch_size))
         if not notifications:
             return 0
         touched: dict[UUID, Case] = {}
@@ -340,7 +338,7 @@ class ProjectionRunner:
         if n.originator_version == 1 or (
             case is not None and case.version == n.originator_version - 1
         ):
-            event = self.app.mapper.to_domain_event(n)
+            event = self.app.to_domain_event(n)
             case = event.mutate(None if n.originator_version == 1 else case)
         else:
             case = self._load(n.originator_id, n.originator_version)
@@ -351,10 +349,7 @@ class ProjectionRunner:
         return case
 
     def _load(self, case_id: UUID, version: int) -> Case:
-        from application.application import fast_project
-
-        case: Case = self.app.repository.get(case_id, version=version, projector_func=fast_project)
-        return case
+        return self.app.load_case(case_id, version)
 
     def _write(
         self,
@@ -413,7 +408,7 @@ class ProjectionRunner:
                         )
 
     def run_until_current(self, progress: Callable[[int, int], None] | None = None) -> int:
-        head = self.app.recorder.max_notification_id() or 0
+        head = self.app.max_notification_id()
         done = 0
         while True:
             try:

@@ -55,7 +55,7 @@ def serve(
         # Demo amounts use the invented example tariffs, marked price_source="example".
         os.environ.setdefault("CASELOG_EXAMPLE_TARIFFS", "1")
         with open_app(ctx, must_exist=False) as app:
-            if app.recorder.max_notification_id():
+            if app.max_notification_id():
                 click.echo("the store already holds events: demo data not loaded", err=True)
             else:
                 _load_demo(app, DEMO_CASES, DEMO_SEED)
@@ -86,7 +86,7 @@ def serve(
 def demo(ctx: click.Context, cases: int, seed: int, force: bool) -> int:
     """Load deterministic demo data (both regions, every product) into an empty store."""
     with open_app(ctx, must_exist=False) as app:
-        if not force and app.recorder.max_notification_id():
+        if not force and app.max_notification_id():
             raise CliError(
                 f"the store {app.store.redacted_url} already holds events, so demo data was "
                 "not loaded; use --force to add it anyway, or an empty --database-url"
