@@ -25,6 +25,8 @@ from typing import Any
 import msgspec
 
 from domain import facts as f
+from projections.ports import CaseSource
+from storage.views import ViewStore
 
 NAME = "iwmo_outbox"
 
@@ -96,7 +98,7 @@ class OutboxProjection:
 
     name = NAME
 
-    def __init__(self, app: Any, views: Any, batch_size: int = 1000) -> None:
+    def __init__(self, app: CaseSource, views: ViewStore, batch_size: int = 1000) -> None:
         self.app, self.views, self.batch_size = app, views, batch_size
 
     def position(self) -> int:
@@ -203,7 +205,7 @@ class _Moved(Exception):
     """Another reader committed this batch first."""
 
 
-def catch_up(app: Any, views: Any) -> None:
+def catch_up(app: CaseSource, views: ViewStore) -> None:
     """Bring the outbox to the head of the log (read-your-writes for the feed)."""
     projection = OutboxProjection(app, views)
     for _ in range(20):

@@ -44,6 +44,7 @@ from projections.entitlement import entitlements
 from projections.kpi_cells import Items, KpiCellProjection
 from projections.kpi_cells import items as kpi_items
 from projections.kpis import summarise
+from projections.ports import CaseSource
 from projections.signals import signals
 from storage.views import ViewStore
 
@@ -217,7 +218,7 @@ class PositionMoved(Exception):
 class ProjectionRunner:
     def __init__(
         self,
-        app: Any,
+        app: CaseSource,
         views: ViewStore | None = None,
         projections: Sequence[Projection | Versioned] = ALL,
         batch_size: int = 500,
@@ -298,7 +299,7 @@ class ProjectionRunner:
                 gaps[key] = (case.state.tenant, first, instant)
                 if seen[n.originator_id] < counts[n.originator_id]:
                     continue  # derived at the batch's last version only
-            cat = self.app.catalogues.for_tenant(case.state.tenant)
+            cat = self.app.catalogue(case.state.tenant)
             months = consumption(case.state, case.entries, cat)
             last[n.originator_id] = (case.version, months)
             summary = summarise(
@@ -311,7 +312,7 @@ class ProjectionRunner:
             p.name: {t: [] for t in p.tables} for p in group if not getattr(p, "versioned", False)
         }
         for case_id, case in touched.items():
-            cat = self.app.catalogues.for_tenant(case.state.tenant)
+            cat = self.app.catalogue(case.state.tenant)
             kept = last.get(case_id)
             if kept is not None and kept[0] == case.version:
                 months = kept[1]
