@@ -65,7 +65,17 @@ class CaseLog(CaseStore):
         self._stripes = [threading.Lock() for _ in range(LOCK_STRIPES)]
         self.catalogues = catalogues or default_catalogues()
         super().__init__(store or store_config(), env)
-        self._committer = GroupCommitter(self) if group_commit else None
+        self._committer = (
+            GroupCommitter(
+                load=self._load,
+                check_scope=self._check_scope,
+                catalogue=self.catalogue,
+                save=self.save,
+                retry=self._attempt,
+            )
+            if group_commit
+            else None
+        )
         self.timelines = TimelineCache(self)
         self.heads = HeadCache(self)
 
