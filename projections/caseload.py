@@ -58,7 +58,9 @@ class CaseloadProjection:
     name = "caseload"
     tables = ("caseload",)
 
-    def rows(self, case_id: str, case: Any, cat: Any, months: Any) -> dict[str, list[dict]]:
+    def rows(
+        self, case_id: str, case: Any, cat: Any, months: Any
+    ) -> dict[str, list[dict[str, Any]]]:
         doc = case_document(case)
         assert doc is not None  # the current state of a stored case always exists
         return {

@@ -95,7 +95,7 @@ class CaseStore(Application[UUID]):
         if own_schema:
             self._create_pg_tables()
 
-    def construct_mapper(self) -> MsgspecMapper:  # type: ignore[override]
+    def construct_mapper(self) -> MsgspecMapper:
         return MsgspecMapper(compressor=self.factory.compressor(), cipher=self.factory.cipher())
 
     # --- reads ---------------------------------------------------------------------------
