@@ -21,10 +21,11 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from application.group_commit import GroupCommitter, Job
+from application.settings import configured_catalogues
 from application.timeline import HeadCache, TimelineCache
 from domain import facts as f
 from domain.case import Case, CorrectionAsPosted
-from domain.catalogue import Catalogue, Catalogues, default_catalogues
+from domain.catalogue import Catalogue, Catalogues
 from domain.errors import AlreadyApplied, CaseNotFound, DomainError, VersionMismatch
 from domain.rules import convert_awbz
 from domain.state import CaseState
@@ -64,7 +65,8 @@ class CaseLog(CaseStore):
         # Writers in this process queue per case (striped locks) instead of racing to a
         # conflict; the store's version check still guards writers in other processes.
         self._stripes = [threading.Lock() for _ in range(LOCK_STRIPES)]
-        self.catalogues = catalogues or default_catalogues()
+        # the settings are read once, here: the domain and the projections read none
+        self.catalogues = catalogues or configured_catalogues()
         super().__init__(store or store_config(), env)
         self._committer = (
             GroupCommitter(

@@ -69,6 +69,14 @@ def pg_url(pg_server: str) -> Iterator[str]:
         _drop_pg_database(pg_server, name)
 
 
+@pytest.fixture(autouse=True)
+def _no_example_tariffs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test starts with contract prices only: an application reads
+    ``CASELOG_EXAMPLE_TARIFFS`` once, when it is built, so a value left in the environment
+    (``caselog serve --demo`` sets it) must not reach the next test's application."""
+    monkeypatch.delenv("CASELOG_EXAMPLE_TARIFFS", raising=False)
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":

@@ -522,11 +522,10 @@ def test_the_whole_cycle_315_301_305_323_317_301_307_on_messages_only(
     client: httpx.Client,
     gemeente: dict[str, str],
     aanbieder: dict[str, str],
-    monkeypatch: pytest.MonkeyPatch,
+    example_tariffs: None,
 ) -> None:
     from iwmo.messages import Wmo323, Wmo325
 
-    monkeypatch.setenv("CASELOG_EXAMPLE_TARIFFS", "1")
     day = START - timedelta(days=10)
     assert codes(send(client, aanbieder, ex.wmo315("V1", day, "REF1", START))) == {"0200"}
     grant = ex.assignment("T1", START, END, referentie="REF1", decided=day)

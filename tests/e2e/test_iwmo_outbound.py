@@ -204,11 +204,10 @@ def test_an_erased_clients_message_cannot_be_built_410(live: Live, client: httpx
 
 
 def test_the_declaration_cycle_declare_submit_correct(
-    live: Live, client: httpx.Client, monkeypatch
+    live: Live, client: httpx.Client, example_tariffs: None
 ) -> None:
     from iwmo.messages import Wmo323
 
-    monkeypatch.setenv("CASELOG_EXAMPLE_TARIFFS", "1")
     cid = case_with_client(client, live, "o-4")
     aanbieder = live.token("provider")
     ok(client.post(f"/v1/cases/{cid}/start", headers=aanbieder, json={"started_on": "2024-01-20"}))
