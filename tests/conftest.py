@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from caselog.application import CaseLog
-from caselog.config import store_config
+from application.application import CaseLog
+from storage.config import store_config
 from tests import pgcluster
 from tests.pgcluster import PrivateCluster
 
@@ -93,6 +93,14 @@ def private_pg_url(private_pg: PrivateCluster) -> str:
     if not private_pg.ready():
         private_pg.start()
     return private_pg.database(f"caselog_test_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(autouse=True)
+def _no_example_tariffs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test starts with contract prices only: an application reads
+    ``CASELOG_EXAMPLE_TARIFFS`` once, when it is built, so a value left in the environment
+    (``caselog serve --demo`` sets it) must not reach the next test's application."""
+    monkeypatch.delenv("CASELOG_EXAMPLE_TARIFFS", raising=False)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -15,9 +15,9 @@ import httpx
 import psycopg
 import pytest
 
-from caselog.application import CaseLog
-from caselog.config import store_config
-from projections.store import ViewStore
+from application.application import CaseLog
+from storage.config import store_config
+from storage.views import ViewStore
 from tests.conftest import PG_ADMIN_URL
 from tests.faults.conftest import Service
 from tests.faults.test_crash_and_restart import PROVIDER, active_case

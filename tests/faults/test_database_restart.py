@@ -12,9 +12,9 @@ from uuid import UUID
 import httpx
 import pytest
 
-from caselog.application import CaseLog
-from caselog.config import store_config
+from application.application import CaseLog
 from domain.values import Actor
+from storage.config import store_config
 from tests.faults.conftest import Service
 from tests.faults.test_crash_and_restart import PROVIDER, active_case
 from tests.pgcluster import PrivateCluster

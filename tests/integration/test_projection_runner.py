@@ -9,11 +9,11 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from caselog.application import CaseLog
-from caselog.config import store_config
-from caselog.demo import generate
+from application.application import CaseLog
+from application.demo import generate
 from projections.runner import ProjectionRunner
-from projections.store import ViewStore
+from storage.config import store_config
+from storage.views import ViewStore
 
 TABLES = (
     "case_summary",
