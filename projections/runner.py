@@ -21,6 +21,7 @@ insert so ids commit in order).
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -37,6 +38,7 @@ import structlog
 
 from domain.case import Case
 from domain.catalogue import Catalogue
+from projections.case_doc import CaseDocProjection
 from projections.caseload import CaseloadProjection
 from projections.consumption import MonthConsumption, consumption
 from projections.declarations import DeclarationProjection
@@ -195,6 +197,7 @@ ALL: tuple[Projection, ...] = (
     CaseloadProjection(),
     DeclarationProjection(),
     KpiCellProjection(),
+    CaseDocProjection(),
 )
 
 
@@ -463,6 +466,7 @@ class ProjectionRunner:
     def wait_for(self, position: int, timeout: float = 2.0) -> bool:
         """Block until every projection reached ``position`` (read-your-writes)."""
         deadline = time.monotonic() + timeout
+        pause = 0.002
         while min(self.positions().values()) < position:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -470,8 +474,10 @@ class ProjectionRunner:
             if self._thread is None and not self.external:
                 self.run_until_current()
                 continue
-            if self._thread is None:  # another process runs the projections: poll
-                time.sleep(min(remaining, 0.02))
+            if self._thread is None:  # another process runs the projections: wake it, poll
+                wake_runner_process()
+                time.sleep(min(remaining, pause))
+                pause = min(0.02, pause * 2)
                 continue
             self._wake.set()
             with self._advanced:
@@ -530,6 +536,66 @@ class ProjectionRunner:
             self._thread = None
 
 
+#: the pid of the runner child of ``caselog serve`` (``RunnerProcess``), for the processes
+#: that serve beside it: they wake it with SIGUSR1 when a reader waits for its own write
+RUNNER_PID_ENV = "CASELOG_RUNNER_PID"
+#: at most one wake signal per this many seconds from one process
+WAKE_EVERY = 0.005
+_wake_lock = threading.Lock()
+_last_wake = 0.0
+
+
+def wake_runner_process() -> bool:
+    """End the pause of the runner process named by ``CASELOG_RUNNER_PID`` (SIGUSR1), so a
+    reader waiting for its own write waits for one catch-up instead of up to ``max_pause``.
+
+    Sent only to a process that is our runner and is ready for it: its command line runs
+    ``projections.runner`` and it blocks or catches SIGUSR1 (read from ``/proc``; where there
+    is no ``/proc`` nothing is sent and the reader polls). So a pid that is gone or was
+    reused by another program is never signalled (SIGUSR1's default action would end it),
+    nor a runner still starting. At most one signal per ``WAKE_EVERY`` seconds per process:
+    a runner woken once catches up with every write committed before it runs."""
+    global _last_wake
+    raw = os.environ.get(RUNNER_PID_ENV, "")
+    if not raw.isdigit() or not hasattr(signal, "SIGUSR1"):
+        return False
+    with _wake_lock:
+        now = time.monotonic()
+        if now - _last_wake < WAKE_EVERY:
+            return False
+        _last_wake = now
+    pid = int(raw)
+    if not _is_runner(pid):
+        return False
+    try:
+        os.kill(pid, signal.SIGUSR1)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def _is_runner(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            if b"projections.runner" not in fh.read():
+                return False
+        with open(f"/proc/{pid}/status") as fh:
+            masks = dict(line.split(":", 1) for line in fh if line.startswith(("SigBlk", "SigCgt")))
+    except OSError:
+        return False
+    bit = 1 << (signal.SIGUSR1 - 1)
+    return any(int(m.strip(), 16) & bit for m in masks.values())
+
+
+def _wake_on_signal(runner: ProjectionRunner) -> None:
+    """The runner process's wake thread: each SIGUSR1 ends the runner's pause. The signal
+    is blocked in every thread and taken here with ``sigwait`` (no handler runs inside the
+    main thread, so nothing it holds can be re-entered)."""
+    while True:
+        signal.sigwait({signal.SIGUSR1})
+        runner._wake.set()
+
+
 class RunnerProcess:
     """The projection runner of ``caselog serve`` in a child process.
 
@@ -558,6 +624,7 @@ class RunnerProcess:
 
     def start(self) -> None:
         self.proc = self._spawn()
+        os.environ[RUNNER_PID_ENV] = str(self.proc.pid)  # readers wake it (and workers forked)
         self._watch = threading.Thread(target=self._supervise, name="runner-watch", daemon=True)
         self._watch.start()
 
@@ -566,6 +633,7 @@ class RunnerProcess:
             if self.proc is not None and self.proc.poll() is not None:
                 log.warning("projection_runner_exited", code=self.proc.returncode)
                 self.proc = self._spawn()
+                os.environ[RUNNER_PID_ENV] = str(self.proc.pid)
 
     def stop(self) -> None:
         self._stop.set()
@@ -583,16 +651,20 @@ class RunnerProcess:
 def main(argv: list[str] | None = None) -> int:
     """``python -m projections.runner --parent PID``: follow the log beside a service."""
     import argparse
-    import signal
 
     from caselog.application import CaseLog
 
+    # first, before any thread starts: a wake (SIGUSR1) is only ever taken by the wake
+    # thread below, never delivered with its default action (which would end the process)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
     p = argparse.ArgumentParser(prog="python -m projections.runner")
     p.add_argument("--parent", type=int, required=True)
     args = p.parse_args(argv)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop like Ctrl-C
     app = CaseLog(group_commit=False)
     runner = ProjectionRunner(app)
+    waker = threading.Thread(target=_wake_on_signal, args=(runner,), name="wake", daemon=True)
+    waker.start()
     try:
         runner.follow(parent=args.parent)
     finally:
