@@ -66,8 +66,10 @@ class Stored(Generic[T]):
 
 @dataclass(frozen=True)
 class Behind:
-    """The runner has not passed the case's last event (notification ``notification``)."""
+    """The runner has not passed the case's last event (version ``version``, notification
+    ``notification``); it is at ``position``."""
 
+    version: int
     notification: int
     position: int
 
@@ -130,7 +132,7 @@ class StoredReads:
             return rows, None
         v, n, k, pos, version = rows[0][:5]
         if k < len(needs) or pos is None or pos < n or version != v:
-            return rows, Behind(int(n), int(pos or 0))
+            return rows, Behind(int(v), int(n), int(pos or 0))
         return rows, None
 
     def case(self, case_id: UUID) -> Stored[CaseOut] | Behind | None:

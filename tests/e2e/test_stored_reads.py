@@ -55,6 +55,13 @@ def app(database_url: str) -> Iterator[CaseLog]:
         app.close()
 
 
+@pytest.fixture(autouse=True)
+def patient(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reads wait for the runner's catch-up long enough on a busy test machine, so that a
+    read after a write is answered from the rows (else it is computed: the same answer)."""
+    monkeypatch.setattr(api.reads, "WAIT_SECONDS", 2.0)
+
+
 class Counted:
     """Counts the live loads of a case (``CaseLog.get_case``): none for a rows answer."""
 

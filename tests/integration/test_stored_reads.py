@@ -186,7 +186,7 @@ def test_a_write_after_the_catch_up_makes_the_rows_behind_until_the_next(
         reads.consumption(case_id, "2024-02"),
         reads.entitlement(case_id, today()),
     ):
-        assert got == Behind(head, head - 1)
+        assert got == Behind(version, head, head - 1)
     # and after the next catch-up they hold the write
     runner.run_until_current()
     after = reads.case(case_id)
