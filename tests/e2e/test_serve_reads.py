@@ -6,7 +6,6 @@ instead of waiting out its pause, so the write is in the rows in a fraction of t
 from __future__ import annotations
 
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -69,7 +68,7 @@ def served(database_url: str, tmp_path: Path) -> Iterator[str]:
         log.close()
 
 
-def test_a_write_read_at_once_through_serve_is_seen_well_within_the_runner_pause(
+def test_a_write_read_at_once_through_serve_is_seen_by_the_rows_and_the_caseload(
     served: str,
 ) -> None:
     gemeente, aanbieder = token("municipality"), token("provider")
@@ -102,7 +101,6 @@ def test_a_write_read_at_once_through_serve_is_seen_well_within_the_runner_pause
         deadline = time.monotonic() + 30
         while client.get(f"/v1/cases/{cid}", headers=gemeente).json().get("version") != 3:
             assert time.monotonic() < deadline
-        took = []
         for day in range(1, 16):
             # when a contact is written and read back at once
             body = {"occurred_on": f"2024-02-{day:02d}", "minutes": 30, "kind": "direct"}
@@ -113,12 +111,9 @@ def test_a_write_read_at_once_through_serve_is_seen_well_within_the_runner_pause
             assert read.json()["version"] == w.json()["version"]
             assert read.json()["minutes"]["direct"] == 30 * day
             # and a read only the rows answer (the caseload, which waits for the runner to
-            # reach the log's head) holds it too, well within the runner's pause
-            started = time.monotonic()
+            # reach the log's head: the reader wakes the runner child across processes)
             page = client.get("/v1/cases", headers=gemeente).json()
-            took.append(time.monotonic() - started)
             line = next(c for c in page["cases"] if c["case_id"] == cid)
             assert line["version"] == w.json()["version"]
-    # the reader woke the runner: it did not wait out the pause (0.2 s idle; asleep through
-    # it, the median is 0.1-0.2 s)
-    assert statistics.median(took) < 0.05, took
+    # (how much sooner a woken runner shows a write than a sleeping one is measured against
+    # the polled way in the same run: tests/integration/test_runner_wake.py)

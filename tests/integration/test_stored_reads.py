@@ -173,7 +173,7 @@ def test_a_write_after_the_catch_up_makes_the_rows_behind_until_the_next(
     store.record(case_id, provider(), f.CareStart(started_on=date(2024, 1, 20)))
     store.record(case_id, provider(), contact(on=date(2024, 2, 1)))
     runner = ProjectionRunner(store)
-    reads = StoredReads(runner.views, store.recorder)
+    reads = StoredReads(runner.views, store.events_table())
     runner.run_until_current()
     before = reads.case(case_id)
     assert isinstance(before, Stored)
@@ -210,7 +210,7 @@ def test_an_entitlement_on_a_day_before_recorded_facts_is_not_answered_from_rows
     store.record(case_id, provider(), contact(on=date(2024, 3, 5)))
     runner = ProjectionRunner(store)
     runner.run_until_current()
-    reads = StoredReads(runner.views, store.recorder)
+    reads = StoredReads(runner.views, store.events_table())
     live = store.heads.get(case_id)
     # then days before the last contact need the live count (hours used through that day)
     for day in (date(2024, 1, 31), date(2024, 2, 10), date(2024, 3, 4)):
@@ -230,7 +230,7 @@ def test_a_case_without_events_has_no_stored_answer(
 ) -> None:
     admin = request.getfixturevalue("pg_server") if kind == "postgres" else None
     with fresh_store(kind, admin) as app:
-        reads = StoredReads(ProjectionRunner(app).views, app.recorder)
+        reads = StoredReads(ProjectionRunner(app).views, app.events_table())
         unknown = UUID(int=1)
         assert reads.case(unknown) is None
         assert reads.consumption(unknown, "2024-01") is None
