@@ -10,15 +10,21 @@ because the key also travels in the event's actor and the case refuses to apply 
 it has seen (``Case.check_new_request``), answering with the version it produced then.
 
 After a crash (kill -9, power loss) the dead process's claims stay ``pending``. Each claim
-carries the incarnation id of the process that made it; a process releases the unfinished
-claims of incarnations older than itself when it starts (``release_dead_claims``) and treats
-any it still meets as free, so a client's retry right after the restart gets the first
-answer instead of 409 "in progress".
+carries the incarnation id of the process that made it, ``SERVICE:PID``: the service's start
+(one id for all workers of ``caselog serve --workers N``, handed down by the supervisor in
+``CASELOG_SERVICE_INCARNATION``; a process of its own otherwise) and the serving process.
+A process releases the unfinished claims of older services when it starts
+(``release_dead_claims``) and treats any it still meets as free, so a client's retry right
+after the restart gets the first answer instead of 409 "in progress"; the live claims of its
+sibling workers are the same service's and stay. When one worker dies while the service
+lives on, the supervisor releases that worker's claims (``release_claims_of``) before it
+starts a replacement.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,6 +35,18 @@ from projections.store import ViewStore
 
 PENDING = 0
 STALE_SECONDS = 5
+#: ``ID@INSTANT``: the service incarnation the workers of one ``caselog serve`` share
+SERVICE_ENV = "CASELOG_SERVICE_INCARNATION"
+
+
+def new_service() -> str:
+    """A fresh service incarnation, as the supervisor hands it to its workers."""
+    return f"{secrets.token_hex(8)}@{_stamp(datetime.now(UTC))}"
+
+
+def worker_incarnation(service: str, pid: int) -> str:
+    """What the claims of the worker ``pid`` of ``service`` carry."""
+    return f"{service.partition('@')[0]}:{pid}"
 
 
 @dataclass(frozen=True)
@@ -49,21 +67,39 @@ def request_hash(method: str, path: str, body: bytes) -> str:
 
 
 class IdempotencyStore:
-    def __init__(self, views: ViewStore, incarnation: str | None = None) -> None:
+    def __init__(self, views: ViewStore, service: str | None = None) -> None:
+        """``service``: the service incarnation (``new_service``) this process serves in;
+        by default ``CASELOG_SERVICE_INCARNATION``, else a new one (a service of one)."""
         self.views = views
-        #: this process's incarnation: a new one per start
-        self.incarnation = incarnation or secrets.token_hex(8)
-        self.started_at = datetime.now(UTC)
+        service = service or os.environ.get(SERVICE_ENV) or new_service()
+        service_id, _, started = service.partition("@")
+        #: claims of this service's processes start with this
+        self.service_prefix = service_id + ":"
+        #: this process's incarnation: the service's, and this process
+        self.incarnation = worker_incarnation(service, os.getpid())
+        #: the service's start: claims of other services made before it are dead
+        self.started_at = datetime.fromisoformat(started) if started else datetime.now(UTC)
 
     def release_dead_claims(self) -> int:
-        """At start-up: free the pending claims older incarnations left behind."""
+        """At start-up: free the pending claims older services left behind (not those of
+        this service's other workers, which are alive)."""
         with self.views.transaction() as cur:
             cur.execute(
                 self.views.sql(
-                    "DELETE FROM idempotency WHERE status = ? AND incarnation <> ? "
-                    "AND created_at < ?"
+                    # the prefix is hex digits and a colon: no LIKE wildcards in it
+                    "DELETE FROM idempotency WHERE status = ? AND created_at < ? "
+                    "AND incarnation NOT LIKE ?"
                 ),
-                (PENDING, self.incarnation, _stamp(self.started_at)),
+                (PENDING, _stamp(self.started_at), self.service_prefix + "%"),
+            )
+            return int(cur.rowcount or 0)
+
+    def release_claims_of(self, incarnation: str) -> int:
+        """A worker died while the service lives on: its unfinished claims are free."""
+        with self.views.transaction() as cur:
+            cur.execute(
+                self.views.sql("DELETE FROM idempotency WHERE status = ? AND incarnation = ?"),
+                (PENDING, incarnation),
             )
             return int(cur.rowcount or 0)
 
@@ -106,12 +142,12 @@ class IdempotencyStore:
         )
 
     def _free(self, created: str, owner: str, now: datetime) -> bool:
-        """A pending claim may be taken over when it is stale, or when an older incarnation
-        (a process that has since died or been replaced) made it."""
+        """A pending claim may be taken over when it is stale, or when an older service
+        (a process that has since died or been replaced) made it before this one started."""
         claimed = datetime.fromisoformat(created)
         if claimed < now - timedelta(seconds=STALE_SECONDS):
             return True
-        return owner != self.incarnation and claimed < self.started_at
+        return not owner.startswith(self.service_prefix) and claimed < self.started_at
 
     def complete(
         self, tenant: str, actor: str, key: str, status: int, body: bytes, headers: dict[str, str]

@@ -20,19 +20,32 @@ What stays exactly as before:
 Aggregates saved by this process are kept (LRU, ``cache_size``) and reused by the next
 command on the case; a stale copy (another process wrote) cannot be saved, because its
 next version already exists, so the batch falls back to the reload path.
+
+Several serving processes (``caselog serve --workers N``) write the same cases: on
+PostgreSQL the committers of one database take turns (a session advisory lock on a
+connection of the committer's own, ``_Turns``) and, holding the turn, first bring their
+kept copies of the batch's cases up to the store's head (one query for the events other
+processes appended since). So a batch is judged on the latest state and its save does not
+collide with another committer's; the version check stays the guard for every other writer
+(a CLI import, an iWmo batch, a lock that could not be had in time): a collision still only
+sends the batch down the reload path. Only the apply-and-save step takes turns: requests
+are parsed, authorised and answered in parallel.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from eventsourcing.persistence import RecordConflictError
+import structlog
+from eventsourcing.persistence import RecordConflictError, StoredEvent
 
 from domain.errors import AlreadyApplied, VersionMismatch
 from domain.values import Actor
@@ -41,6 +54,14 @@ if TYPE_CHECKING:
     from caselog.application import CaseLog
     from domain.case import Case
     from domain.catalogue import Catalogue
+
+log = structlog.get_logger("caselog.group_commit")
+#: advisory lock id: the group committers of one database take turns on it
+TURN_LOCK = 7_231_604_227
+#: a committer waits at most this long for its turn, then saves without it (the version
+#: check still refuses a stale copy); a failed connection is retried after RECONNECT_SECONDS
+TURN_TIMEOUT_MS = 2000
+RECONNECT_SECONDS = 5.0
 
 
 @dataclass
@@ -65,10 +86,13 @@ class GroupCommitter:
         self.cache_size = cache_size
         self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._cache: OrderedDict[UUID, Any] = OrderedDict()
+        self._turns = _Turns(app) if app.store.kind == "postgres" else None
         self._thread = threading.Thread(target=self._loop, name="group-commit", daemon=True)
         self._thread.start()
         self.batches = 0
         self.commands = 0
+        #: batches that collided with another writer and ran command by command
+        self.conflicts = 0
 
     def submit(self, job: Job) -> int:
         self._queue.put(job)
@@ -81,6 +105,8 @@ class GroupCommitter:
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=10)
+        if self._turns is not None:
+            self._turns.close()
 
     def _loop(self) -> None:
         while True:
@@ -115,6 +141,47 @@ class GroupCommitter:
     def _run(self, batch: list[Job]) -> None:
         self.batches += 1
         self.commands += len(batch)
+        if self._turns is None:
+            self._run_batch(batch)
+            return
+        with self._turns.turn() as conn:
+            if conn is not None:
+                self._refresh(conn, {job.case_id for job in batch})
+            self._run_batch(batch)
+
+    def _refresh(self, conn: Any, case_ids: set[UUID]) -> None:
+        """Bring the kept copies of these cases to the store's head: apply the events other
+        processes appended since (one query); drop a copy whose case is gone (R-33)."""
+        kept = {cid: self._cache[cid] for cid in case_ids if cid in self._cache}
+        if not kept:
+            return
+        try:
+            rows = conn.execute(
+                self._turns.newer_events,  # type: ignore[union-attr]
+                (list(kept), [case.version - 1 for case in kept.values()]),
+            ).fetchall()
+        except Exception as e:  # the version check still guards the save
+            log.warning("group_commit_refresh_failed", error=str(e))
+            self._turns.broken()  # type: ignore[union-attr]
+            return
+        seen: set[UUID] = set()
+        for case_id, version, topic, state in rows:
+            seen.add(case_id)
+            case = kept.get(case_id)
+            if case is None or version <= case.version:
+                continue
+            stored = StoredEvent(
+                originator_id=case_id, originator_version=version, topic=topic, state=bytes(state)
+            )
+            try:
+                self.app.mapper.to_domain_event(stored).mutate(case)
+            except Exception:  # never judge on a half-updated copy: load it afresh
+                self._cache.pop(case_id, None)
+                del kept[case_id]
+        for case_id in kept.keys() - seen:
+            self._cache.pop(case_id, None)
+
+    def _run_batch(self, batch: list[Job]) -> None:
         cases: dict[UUID, Any] = {}
         applied: list[Job] = []
         try:
@@ -167,6 +234,7 @@ class GroupCommitter:
 
     def _one_by_one(self, cases: dict[UUID, Any], applied: list[Job]) -> None:
         """Another process wrote to one of the cases: run each command on its own."""
+        self.conflicts += 1
         for case_id in cases:
             self._cache.pop(case_id, None)
         for job in applied:
@@ -176,3 +244,71 @@ class GroupCommitter:
                 job.version = self.app._attempt(job.case_id, job.actor, job.expected, job.command)
             except BaseException as e:
                 job.error = e
+
+
+class _Turns:
+    """The committers of one PostgreSQL database take turns: a session advisory lock on a
+    connection of this committer's own (released by the server if the process dies)."""
+
+    def __init__(self, app: CaseLog) -> None:
+        from psycopg import sql
+
+        self.url = app.store.libpq_url
+        recorder = app.recorder
+        table = sql.Identifier(recorder.datastore.schema, recorder.events_table_name)  # type: ignore[attr-defined]
+        self.newer_events = sql.SQL(
+            "SELECT e.originator_id, e.originator_version, e.topic, e.state "
+            "FROM unnest(%s::uuid[], %s::bigint[]) AS c(id, v) "
+            "JOIN {} e ON e.originator_id = c.id AND e.originator_version > c.v "
+            "ORDER BY e.originator_id, e.originator_version"
+        ).format(table)
+        self._conn: Any = None
+        self._retry_at = 0.0
+
+    def _connection(self) -> Any:
+        if self._conn is None and time.monotonic() >= self._retry_at:
+            import psycopg
+
+            try:
+                self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=5)
+                self._conn.execute(f"SET lock_timeout = {TURN_TIMEOUT_MS}")
+            except Exception as e:
+                log.warning("group_commit_turns_unavailable", error=str(e))
+                self.broken()
+        return self._conn
+
+    def broken(self) -> None:
+        if self._conn is not None:
+            with suppress(Exception):
+                self._conn.close()
+        self._conn = None
+        self._retry_at = time.monotonic() + RECONNECT_SECONDS
+
+    @contextmanager
+    def turn(self) -> Iterator[Any]:
+        """The connection while this committer has the turn; ``None`` when the turn could
+        not be had (then the batch runs on the version check alone)."""
+        conn = self._connection()
+        if conn is not None:
+            import psycopg
+
+            try:
+                conn.execute("SELECT pg_advisory_lock(%s)", (TURN_LOCK,))
+            except psycopg.errors.LockNotAvailable:
+                log.warning("group_commit_turn_timed_out", after_ms=TURN_TIMEOUT_MS)
+                conn = None
+            except Exception as e:
+                log.warning("group_commit_turn_not_taken", error=str(e))
+                self.broken()
+                conn = None
+        try:
+            yield conn
+        finally:
+            if conn is not None and self._conn is conn:
+                try:
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (TURN_LOCK,))
+                except Exception:
+                    self.broken()  # closing the session releases the lock
+
+    def close(self) -> None:
+        self.broken()
