@@ -67,16 +67,19 @@ def request_hash(method: str, path: str, body: bytes) -> str:
 
 
 class IdempotencyStore:
-    def __init__(self, views: ViewStore, service: str | None = None) -> None:
+    def __init__(
+        self, views: ViewStore, service: str | None = None, pid: int | None = None
+    ) -> None:
         """``service``: the service incarnation (``new_service``) this process serves in;
-        by default ``CASELOG_SERVICE_INCARNATION``, else a new one (a service of one)."""
+        by default ``CASELOG_SERVICE_INCARNATION``, else a new one (a service of one).
+        ``pid``: the serving process (this one by default)."""
         self.views = views
         service = service or os.environ.get(SERVICE_ENV) or new_service()
         service_id, _, started = service.partition("@")
         #: claims of this service's processes start with this
         self.service_prefix = service_id + ":"
         #: this process's incarnation: the service's, and this process
-        self.incarnation = worker_incarnation(service, os.getpid())
+        self.incarnation = worker_incarnation(service, pid or os.getpid())
         #: the service's start: claims of other services made before it are dead
         self.started_at = datetime.fromisoformat(started) if started else datetime.now(UTC)
 
