@@ -74,7 +74,9 @@ def _active_case(url: str, n: int) -> str:
         "volume": {"amount": "40", "unit": "hour", "frequency": "week"},
         "starts_on": "2024-01-15", "ends_on": "2024-12-31", "decision_ref": "W",
         "decided_on": "2024-01-12"}).raise_for_status()  # fmt: skip
-    r = httpx.post(f"{url}/v1/cases/{cid}/start", headers=PROVIDER, json={"started_on": "2024-01-20"})
+    r = httpx.post(
+        f"{url}/v1/cases/{cid}/start", headers=PROVIDER, json={"started_on": "2024-01-20"}
+    )
     assert r.status_code == 200, r.text
     return str(cid)
 

@@ -30,7 +30,7 @@ def test_a_token_altered_after_a_good_one_is_refused() -> None:
     verifier = TokenVerifier(KEY)
     token = issue_token(role="provider", tenant="zou", provider="aanbieder-a", key=KEY)
     verifier.actor(f"Bearer {token}")
-    header, payload, signature = token.split(".")
+    header, _payload, signature = token.split(".")
     forged = issue_token(role="auditor", tenant="zou", key="another-" + "x" * 40)
     forged_payload = forged.split(".")[1]
     with pytest.raises(Unauthorized):
