@@ -165,9 +165,7 @@ async def run_write(
     if len(key) > 200:
         return problem(400, "malformed", "Malformed request", "Idempotency-Key is too long")
     digest = request_hash(request.method, request.url.path, await request.body())
-    stored = await anyio.to_thread.run_sync(
-        svc.idempotency.claim, actor.tenant, actor.sub, key, digest
-    )
+    stored = await svc.idempotency.claim_grouped(actor.tenant, actor.sub, key, digest)
     if stored is not None:
         if stored.request_hash != digest:
             return problem(
@@ -198,8 +196,7 @@ async def run_write(
         await anyio.to_thread.run_sync(svc.idempotency.release, actor.tenant, actor.sub, key)
         raise
     headers = {**dict(response.headers.items()), "content-type": content_type}
-    await anyio.to_thread.run_sync(
-        svc.idempotency.complete,
+    await svc.idempotency.complete_grouped(
         actor.tenant,
         actor.sub,
         key,

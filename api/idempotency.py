@@ -23,11 +23,16 @@ starts a replacement.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
+import queue
 import secrets
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import msgspec
 
@@ -82,6 +87,7 @@ class IdempotencyStore:
         self.incarnation = worker_incarnation(service, pid or os.getpid())
         #: the service's start: claims of other services made before it are dead
         self.started_at = datetime.fromisoformat(started) if started else datetime.now(UTC)
+        self._group = _Group(views)
 
     def release_dead_claims(self) -> int:
         """At start-up: free the pending claims older services left behind (not those of
@@ -108,35 +114,59 @@ class IdempotencyStore:
 
     def claim(self, tenant: str, actor: str, key: str, digest: str) -> Stored | None:
         """Claim the key; ``None`` when claimed now, else what is stored (maybe pending)."""
-        now = datetime.now(UTC)
         with self.views.transaction() as cur:
+            return self._claim(cur, tenant, actor, key, digest)
+
+    def complete(
+        self, tenant: str, actor: str, key: str, status: int, body: bytes, headers: dict[str, str]
+    ) -> None:
+        """Store the answer a retry with this key gets."""
+        with self.views.transaction() as cur:
+            self._complete(cur, tenant, actor, key, status, body, headers)
+
+    async def claim_grouped(self, tenant: str, actor: str, key: str, digest: str) -> Stored | None:
+        """``claim``, in one transaction with the other claims and answers waiting."""
+        return await self._group.run(self._claim, tenant, actor, key, digest)  # type: ignore[no-any-return]
+
+    async def complete_grouped(
+        self, tenant: str, actor: str, key: str, status: int, body: bytes, headers: dict[str, str]
+    ) -> None:
+        """``complete``, in one transaction with the other claims and answers waiting; it
+        returns once the answer is committed (a retry after the response finds it)."""
+        await self._group.run(self._complete, tenant, actor, key, status, body, headers)
+
+    def close(self) -> None:
+        self._group.close()
+
+    def _claim(self, cur: Any, tenant: str, actor: str, key: str, digest: str) -> Stored | None:
+        now = datetime.now(UTC)
+        cur.execute(
+            self.views.sql(
+                "INSERT INTO idempotency (tenant, actor, key, request_hash, status, body, "
+                "headers, created_at, incarnation) VALUES (?, ?, ?, ?, ?, '', '{}', ?, ?) "
+                "ON CONFLICT (tenant, actor, key) DO NOTHING"
+            ),
+            (tenant, actor, key, digest, PENDING, _stamp(now), self.incarnation),
+        )
+        if cur.rowcount == 1:
+            return None
+        cur.execute(
+            self.views.sql(
+                "SELECT status, body, headers, request_hash, created_at, incarnation "
+                "FROM idempotency WHERE tenant = ? AND actor = ? AND key = ?"
+            ),
+            (tenant, actor, key),
+        )
+        status, body, headers, stored_hash, created, owner = cur.fetchone()
+        if status == PENDING and stored_hash == digest and self._free(created, owner, now):
             cur.execute(
                 self.views.sql(
-                    "INSERT INTO idempotency (tenant, actor, key, request_hash, status, body, "
-                    "headers, created_at, incarnation) VALUES (?, ?, ?, ?, ?, '', '{}', ?, ?) "
-                    "ON CONFLICT (tenant, actor, key) DO NOTHING"
+                    "UPDATE idempotency SET created_at = ?, incarnation = ? "
+                    "WHERE tenant = ? AND actor = ? AND key = ?"
                 ),
-                (tenant, actor, key, digest, PENDING, _stamp(now), self.incarnation),
+                (_stamp(now), self.incarnation, tenant, actor, key),
             )
-            if cur.rowcount == 1:
-                return None
-            cur.execute(
-                self.views.sql(
-                    "SELECT status, body, headers, request_hash, created_at, incarnation "
-                    "FROM idempotency WHERE tenant = ? AND actor = ? AND key = ?"
-                ),
-                (tenant, actor, key),
-            )
-            status, body, headers, stored_hash, created, owner = cur.fetchone()
-            if status == PENDING and stored_hash == digest and self._free(created, owner, now):
-                cur.execute(
-                    self.views.sql(
-                        "UPDATE idempotency SET created_at = ?, incarnation = ? "
-                        "WHERE tenant = ? AND actor = ? AND key = ?"
-                    ),
-                    (_stamp(now), self.incarnation, tenant, actor, key),
-                )
-                return None
+            return None
         return Stored(
             status=status,
             body=body.encode() if isinstance(body, str) else body,
@@ -152,17 +182,23 @@ class IdempotencyStore:
             return True
         return not owner.startswith(self.service_prefix) and claimed < self.started_at
 
-    def complete(
-        self, tenant: str, actor: str, key: str, status: int, body: bytes, headers: dict[str, str]
+    def _complete(
+        self,
+        cur: Any,
+        tenant: str,
+        actor: str,
+        key: str,
+        status: int,
+        body: bytes,
+        headers: dict[str, str],
     ) -> None:
-        with self.views.transaction() as cur:
-            cur.execute(
-                self.views.sql(
-                    "UPDATE idempotency SET status = ?, body = ?, headers = ? "
-                    "WHERE tenant = ? AND actor = ? AND key = ?"
-                ),
-                (status, body.decode(), msgspec.json.encode(headers).decode(), tenant, actor, key),
-            )
+        cur.execute(
+            self.views.sql(
+                "UPDATE idempotency SET status = ?, body = ?, headers = ? "
+                "WHERE tenant = ? AND actor = ? AND key = ?"
+            ),
+            (status, body.decode(), msgspec.json.encode(headers).decode(), tenant, actor, key),
+        )
 
     def release(self, tenant: str, actor: str, key: str) -> None:
         """The command failed unexpectedly: let a retry run it."""
@@ -174,3 +210,88 @@ class IdempotencyStore:
                 ),
                 (tenant, actor, key, PENDING),
             )
+
+
+class _Failed:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class _Group:
+    """Claims and answers from many requests in one transaction, on one thread with its
+    own connection: per keyed write one statement each instead of a transaction each, and
+    no hop through the request thread pool (whose every thread held a connection). When
+    the shared transaction fails, each operation runs again in a transaction of its own, so
+    one failing statement fails only its own request."""
+
+    MAX_BATCH = 256
+
+    def __init__(self, views: ViewStore) -> None:
+        self.views = views
+        self._queue: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    async def run(self, op: Callable[..., Any], *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._loop, name="idempotency", daemon=True
+                    )
+                    self._thread.start()
+        self._queue.put((op, args, loop, future))
+        return await future
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def _loop(self) -> None:
+        try:
+            while True:
+                item = self._queue.get()
+                if item is None:
+                    return
+                batch = [item]
+                while len(batch) < self.MAX_BATCH:
+                    try:
+                        nxt = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is None:
+                        self._run(batch)
+                        return
+                    batch.append(nxt)
+                self._run(batch)
+        finally:
+            self.views.close()  # this thread's connection
+
+    def _run(self, batch: list[tuple[Any, ...]]) -> None:
+        results: list[Any]
+        try:
+            with self.views.transaction() as cur:
+                results = [op(cur, *args) for op, args, _, _ in batch]
+        except Exception:
+            results = []
+            for op, args, _, _ in batch:
+                try:
+                    with self.views.transaction() as cur:
+                        results.append(op(cur, *args))
+                except Exception as e:
+                    results.append(_Failed(e))
+        for (_, _, loop, future), result in zip(batch, results, strict=True):
+            loop.call_soon_threadsafe(_settle, future, result)
+
+
+def _settle(future: asyncio.Future[Any], result: Any) -> None:
+    if future.cancelled():
+        return
+    if isinstance(result, _Failed):
+        future.set_exception(result.error)
+    else:
+        future.set_result(result)
