@@ -89,17 +89,23 @@ def wrk_writes(
     return int(requests) / (int(duration_us) / 1e6), float(p99_us) / 1000, int(errors)
 
 
-def start_service(url: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
-    """``caselog serve --workers N`` with its projection runner, until /health answers."""
+def start_service(
+    url: str, workers: int, code: str | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """``caselog serve --workers N`` with its projection runner, until /health answers;
+    ``code``: a source tree to run instead of this one (e.g. an earlier commit)."""
     import httpx
 
     port = free_port()
     env = {**os.environ, "CASELOG_JWT_SECRET": SECRET, "CASELOG_DATABASE_URL": url,
            "CASELOG_LOG_LEVEL": "warning"}  # fmt: skip
+    if code:
+        env["PYTHONPATH"] = code
+    more = ["--workers", str(workers)] if workers > 1 else []
     proc = subprocess.Popen(
-        [sys.executable, "-m", "caselog.cli", "serve", "--port", str(port),
-         "--workers", str(workers)],
+        [sys.executable, "-m", "caselog.cli", "serve", "--port", str(port), *more],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=code or None,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     for _ in range(300):
@@ -130,7 +136,9 @@ def loadavg() -> float:
     return float(Path("/proc/loadavg").read_text().split()[0])
 
 
-def run(workers: list[int], seconds: float, keyed_too: bool = True) -> dict[str, Any]:
+def run(
+    workers: list[int], seconds: float, keyed_too: bool = True, before: str | None = None
+) -> dict[str, Any]:
     from caselog.application import CaseLog
     from caselog.config import store_config
     from projections.store import ViewStore
@@ -142,12 +150,14 @@ def run(workers: list[int], seconds: float, keyed_too: bool = True) -> dict[str,
             app = CaseLog(store=store_config(url))
             ViewStore(app.store).close()  # migrations once, before the services start
             app.close()
-            for n in workers:
-                proc, base = start_service(url, n)
+            configs = [("before", 1, before)] if before else []
+            configs += [(f"workers_{n}", n, None) for n in workers]
+            for label, n, code in configs:
+                proc, base = start_service(url, n, code)
                 try:
                     targets = prepare_write_targets(base, 50)
                     for keyed in [False, True] if keyed_too else [False]:
-                        name = f"workers_{n}" + ("_keyed" if keyed else "")
+                        name = label + ("_keyed" if keyed else "")
                         load_before = loadavg()
                         raw_before = raw_single_row_txn(url, "postgres", 1000)
                         per_s, p99, errors = wrk_writes(
@@ -167,9 +177,7 @@ def run(workers: list[int], seconds: float, keyed_too: bool = True) -> dict[str,
                             f"{name}: {per_s:.0f}/s p99 {p99:.1f} ms errors {errors}, raw "
                             f"{raw_before:.0f}/{raw_after:.0f} txn/s, ratio {per_s / raw:.2f}"
                         )
-                    figures["runs"][f"workers_{n}"]["serve_peak_rss_mb"] = round(
-                        family_rss_mb(proc.pid), 1
-                    )
+                    figures["runs"][label]["serve_peak_rss_mb"] = round(family_rss_mb(proc.pid), 1)
                 finally:
                     proc.terminate()
                     proc.wait(timeout=30)
@@ -184,9 +192,18 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=10.0, help="wrk seconds per run")
     p.add_argument("--plain-only", action="store_true", help="skip the keyed runs")
     p.add_argument("--json", dest="json_path", help="write the figures here")
+    p.add_argument(
+        "--before",
+        metavar="DIR",
+        help="also measure the source tree DIR (e.g. `git archive COMMIT | tar -x -C DIR`) "
+        "as run 'before', first, on the same database",
+    )
     args = p.parse_args()
     figures = run(
-        [int(x) for x in args.workers.split(",")], args.seconds, keyed_too=not args.plain_only
+        [int(x) for x in args.workers.split(",")],
+        args.seconds,
+        keyed_too=not args.plain_only,
+        before=args.before,
     )
     text = json.dumps(figures, indent=2)
     print(text)

@@ -175,6 +175,25 @@ class CaseLog(Application[UUID]):
             case_id, actor, expected_version, lambda case, cat: case.record(actor, fact, cat)
         )
 
+    async def record_async(
+        self,
+        case_id: UUID,
+        actor: Actor,
+        fact: f.Fact,
+        expected_version: int | None = None,
+    ) -> int:
+        """``record`` from an asyncio loop: handed to the group committer without a worker
+        thread waiting for it (the HTTP write path)."""
+        if self._committer is None:
+            import anyio
+
+            return await anyio.to_thread.run_sync(
+                self.record, case_id, actor, fact, expected_version
+            )
+        return await self._committer.submit_async(
+            Job(case_id, actor, expected_version, lambda case, cat: case.record(actor, fact, cat))
+        )
+
     def request_change(
         self,
         case_id: UUID,

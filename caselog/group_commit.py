@@ -34,6 +34,7 @@ are parsed, authorised and answered in parallel.
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
 import time
@@ -73,6 +74,13 @@ class Job:
     done: threading.Event = field(default_factory=threading.Event)
     version: int | None = None
     error: BaseException | None = None
+    #: called (on the committer's thread) once the job is done; ``submit_async`` sets it
+    notify: Callable[[], None] | None = None
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 class Tainted(Exception):
@@ -97,6 +105,19 @@ class GroupCommitter:
     def submit(self, job: Job) -> int:
         self._queue.put(job)
         job.done.wait()
+        if job.error is not None:
+            raise job.error
+        assert job.version is not None
+        return job.version
+
+    async def submit_async(self, job: Job) -> int:
+        """``submit`` for a caller on an asyncio loop: it waits without a thread of its own
+        (the committer resolves a future on the caller's loop)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        job.notify = lambda: loop.call_soon_threadsafe(_settle, future)
+        self._queue.put(job)
+        await future
         if job.error is not None:
             raise job.error
         assert job.version is not None
@@ -203,6 +224,8 @@ class GroupCommitter:
         finally:
             for job in batch:
                 job.done.set()
+                if job.notify is not None:
+                    job.notify()
 
     def _apply(self, job: Job, cases: dict[UUID, Any], applied: list[Job]) -> None:
         case = None
