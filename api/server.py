@@ -142,13 +142,6 @@ def serve_workers(host: str, port: int, settings: Settings, projections: str, wo
         )
     sock = _listen(host, port)
     service = new_service()
-    env = {
-        **os.environ,
-        "CASELOG_DATABASE_URL": settings.database_url,
-        "CASELOG_LOG_LEVEL": settings.log_level,
-        "CASELOG_LOG_FORMAT": settings.log_format,
-        "CASELOG_SERVICE_INCARNATION": service,
-    }
     stopping = False
 
     def stop(signum: int, frame: Any) -> None:
@@ -161,6 +154,14 @@ def serve_workers(host: str, port: int, settings: Settings, projections: str, wo
     try:
         if runner is not None:
             runner.start()
+        # after the runner's start: the workers inherit what it put in the environment
+        env = {
+            **os.environ,
+            "CASELOG_DATABASE_URL": settings.database_url,
+            "CASELOG_LOG_LEVEL": settings.log_level,
+            "CASELOG_LOG_FORMAT": settings.log_format,
+            "CASELOG_SERVICE_INCARNATION": service,
+        }
         pool = [_Worker(sock, env) for _ in range(workers)]
         deadline = time.monotonic() + START_SECONDS
         while not stopping and not all(w.ready() for w in pool):
@@ -303,7 +304,10 @@ def worker_main(argv: list[str] | None = None) -> int:
     settings = load_settings()
     configure_logging(level=settings.log_level, fmt=settings.log_format)
     sock = socket.socket(fileno=args.fd)
-    app = create_app(store_config(settings.database_url), run_projections=False, settings=settings)
+    from caselog.application import CaseLog
+
+    caselog = CaseLog(store=store_config(settings.database_url), take_turns=True)
+    app = create_app(app=caselog, run_projections=False, settings=settings)
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
     config = uvicorn.Config(
@@ -321,7 +325,10 @@ def worker_main(argv: list[str] | None = None) -> int:
         os.write(ready, b"1")
         os.close(ready)
 
-    _Server(config, None, on_started=say_ready).run(sockets=[sock])
+    try:
+        _Server(config, None, on_started=say_ready).run(sockets=[sock])
+    finally:
+        caselog.close()
     return 0
 
 

@@ -69,7 +69,11 @@ class CaseLog(Application[UUID]):
         store: StoreConfig | None = None,
         catalogues: Catalogues | None = None,
         group_commit: bool = True,
+        take_turns: bool = False,
     ) -> None:
+        """``take_turns``: this process is one of several serving processes on one
+        PostgreSQL database (``caselog serve --workers N``); their group committers take
+        turns and refresh the cases they keep (``caselog.group_commit``)."""
         self.store = store or store_config()
         # Writers in this process queue per case (striped locks) instead of racing to a
         # conflict; the store's version check still guards writers in other processes.
@@ -82,7 +86,7 @@ class CaseLog(Application[UUID]):
         super().__init__(settings)
         if own_schema:
             self._create_pg_tables()
-        self._committer = GroupCommitter(self) if group_commit else None
+        self._committer = GroupCommitter(self, take_turns=take_turns) if group_commit else None
         self.timelines = TimelineCache(self)
         self.heads = HeadCache(self)
 

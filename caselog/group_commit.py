@@ -21,8 +21,8 @@ Aggregates saved by this process are kept (LRU, ``cache_size``) and reused by th
 command on the case; a stale copy (another process wrote) cannot be saved, because its
 next version already exists, so the batch falls back to the reload path.
 
-Several serving processes (``caselog serve --workers N``) write the same cases: on
-PostgreSQL the committers of one database take turns (a session advisory lock on a
+Several serving processes (``caselog serve --workers N``, ``take_turns``) write the same
+cases: on PostgreSQL their committers take turns (a session advisory lock on a
 connection of the committer's own, ``_Turns``) and, holding the turn, first bring their
 kept copies of the batch's cases up to the store's head (one query for the events other
 processes appended since). So a batch is judged on the latest state and its save does not
@@ -88,13 +88,22 @@ class Tainted(Exception):
 
 
 class GroupCommitter:
-    def __init__(self, app: CaseLog, max_batch: int = 256, cache_size: int = 1000) -> None:
+    def __init__(
+        self,
+        app: CaseLog,
+        max_batch: int = 256,
+        cache_size: int = 1000,
+        take_turns: bool = False,
+    ) -> None:
         self.app = app
         self.max_batch = max_batch
         self.cache_size = cache_size
         self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._cache: OrderedDict[UUID, Any] = OrderedDict()
-        self._turns = _Turns(app) if app.store.kind == "postgres" else None
+        #: several serving processes on one database take turns (one process alone does
+        #: not pay the lock's round trips: other writers are rare and the version check
+        #: guards against them)
+        self._turns = _Turns(app) if take_turns and app.store.kind == "postgres" else None
         self._thread = threading.Thread(target=self._loop, name="group-commit", daemon=True)
         self._thread.start()
         self.batches = 0

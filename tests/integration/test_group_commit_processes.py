@@ -21,8 +21,8 @@ pytestmark = pytest.mark.postgres
 
 @pytest.fixture
 def two(pg_url: str) -> tuple[CaseLog, CaseLog]:
-    first = CaseLog(store=store_config(pg_url))
-    second = CaseLog(store=store_config(pg_url))
+    first = CaseLog(store=store_config(pg_url), take_turns=True)
+    second = CaseLog(store=store_config(pg_url), take_turns=True)
     yield first, second
     first.close()
     second.close()
