@@ -208,6 +208,9 @@ class _Worker:
                 [sys.executable, "-m", "api.server", "--worker", "--fd", str(sock.fileno()),
                  "--ready-fd", str(ready_w), "--parent", str(os.getpid())],
                 env=env, pass_fds=(sock.fileno(), ready_w),
+                # its own process group: a terminal's Ctrl-C reaches the service process
+                # alone, which then stops each worker once, gracefully
+                process_group=0,
             )  # fmt: skip
         finally:
             os.close(ready_w)
