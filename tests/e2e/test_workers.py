@@ -197,3 +197,59 @@ def test_sigterm_stops_the_workers_and_the_runner(
 
 def _children(pid: int) -> list[int]:
     return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def test_a_worker_that_dies_is_replaced_and_its_claims_released(
+    service: tuple[str, str, subprocess.Popen[bytes]],
+) -> None:
+    from api.idempotency import PENDING, SERVICE_ENV, IdempotencyStore, request_hash
+
+    url, db, proc = service
+    cid = _active_case(url, 0)
+    workers = [p for p in _children(proc.pid) if b"api.server" in _cmdline(p)]
+    assert len(workers) == 2
+    victim = workers[0]
+    environ = dict(
+        item.split(b"=", 1) for item in Path(f"/proc/{victim}/environ").read_bytes().split(b"\0")
+        if b"=" in item
+    )  # fmt: skip
+    # given a request the worker has claimed and not answered yet
+    body = b'{"occurred_on":"2024-03-05","minutes":30,"kind":"direct"}'
+    path = f"/v1/cases/{cid}/contacts"
+    views = ViewStore(store_config(db))
+    try:
+        claims = IdempotencyStore(views, environ[SERVICE_ENV.encode()].decode(), victim)
+        assert (
+            claims.claim("zou", "begeleider-w", "in-flight", request_hash("POST", path, body))
+            is None
+        )
+        # when the worker is killed
+        os.kill(victim, 9)
+        deadline = time.monotonic() + 30
+        while True:
+            now = [p for p in _children(proc.pid) if b"api.server" in _cmdline(p)]
+            if len(now) == 2 and victim not in now:
+                break
+            assert time.monotonic() < deadline, "the dead worker was not replaced"
+            time.sleep(0.1)
+        # then its claim was released before the replacement started
+        pending = views.query(views.sql("SELECT key FROM idempotency WHERE status = ?"), (PENDING,))
+        assert ("in-flight",) not in [tuple(r) for r in pending]
+    finally:
+        views.close()
+    # and the client's retry runs at once (not 409 "in progress"), applied once
+    headers = PROVIDER | {"Idempotency-Key": "in-flight", "Content-Type": "application/json"}
+    retry = httpx.post(url + path, content=body, headers=headers)
+    assert retry.status_code == 200, retry.text
+    again = httpx.post(url + path, content=body, headers=headers)
+    assert again.json() == retry.json()
+    assert (
+        httpx.get(f"{url}/v1/cases/{cid}", headers=GM).json()["version"] == retry.json()["version"]
+    )
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
