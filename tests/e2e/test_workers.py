@@ -171,6 +171,10 @@ def test_a_case_written_through_one_worker_is_read_new_through_the_other(
         assert read.status_code == 200
         assert read.json()["version"] == version
         assert read.headers["etag"] == f'"{version}"'
+        # and time travel to that version too (each worker's timeline cache)
+        past = httpx.get(f"{url}/v1/cases/{cid}", params={"version": version}, headers=GM)
+        assert past.status_code == 200
+        assert past.json()["version"] == version
         # If-Match with the newest version is accepted whichever worker judges it
         nxt = httpx.post(f"{url}/v1/cases/{cid}/contacts", json=_body(n + 1),
                          headers=PROVIDER | {"If-Match": f'"{version + 1}"'})  # fmt: skip
