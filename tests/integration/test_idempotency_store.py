@@ -132,3 +132,37 @@ def test_a_new_service_frees_the_claims_of_every_worker_of_the_old_one(
     new = _worker(views, new_service(), 303)
     assert new.release_dead_claims() == 2
     assert new.claim("zou", "u", "k301", "h") is None
+
+
+def test_grouped_claims_and_answers_share_a_transaction_and_fail_alone(
+    views: ViewStore,
+) -> None:
+    import asyncio
+
+    store = IdempotencyStore(views)
+
+    def broken(cur: object) -> None:
+        raise RuntimeError("this statement fails")
+
+    async def main() -> list[object]:
+        return await asyncio.gather(
+            *(store.claim_grouped("zou", "u", f"g{i}", "h") for i in range(20)),
+            store._group.run(broken),
+            store.complete_grouped("zou", "u", "g0", 200, b'{"version":3}', {"etag": '"3"'}),
+            return_exceptions=True,
+        )
+
+    try:
+        results = asyncio.run(main())
+    finally:
+        store.close()
+    # every claim was made, the failing operation failed alone, the answer was stored
+    assert results[:20] == [None] * 20
+    assert isinstance(results[20], RuntimeError)
+    assert results[21] is None
+    answered = store.claim("zou", "u", "g0", "h")
+    assert answered is not None
+    assert (answered.status, answered.body) == (200, b'{"version":3}')
+    again = store.claim("zou", "u", "g7", "h")
+    assert again is not None
+    assert again.status == PENDING
