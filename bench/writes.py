@@ -187,6 +187,8 @@ def run(
 
 
 def main() -> int:
+    if not shutil.which("wrk"):
+        raise SystemExit("python -m bench.writes needs wrk: apt-get install wrk")
     p = argparse.ArgumentParser(prog="python -m bench.writes")
     p.add_argument("--workers", default="1,2,4", help="comma-separated worker counts")
     p.add_argument("--seconds", type=float, default=10.0, help="wrk seconds per run")
