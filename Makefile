@@ -1,4 +1,4 @@
-.PHONY: help install serve demo test test-fast lint format bench bench-smoke
+.PHONY: help install serve demo test test-fast lint format bench bench-smoke bench-writes
 
 help:  ## list the targets
 	@grep -E "^[a-z-]+:.*## " $(MAKEFILE_LIST) | awk -F ":.*## " '{printf "  %-12s %s\n", $$1, $$2}'
@@ -26,3 +26,7 @@ bench:  ## large-scale figures on PostgreSQL (about 15 minutes)
 
 bench-smoke:  ## the smallest bench run
 	python -m bench --scale smoke --write-seconds 2
+
+bench-writes:  ## HTTP writes with 1, 2 and 4 serving processes beside the raw baseline (wrk)
+	command -v wrk >/dev/null || apt-get install -y wrk
+	python -m bench.writes --workers 1,2,4 --json bench-writes.json

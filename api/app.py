@@ -110,6 +110,7 @@ def create_app(
 
     def on_shutdown(application: Litestar) -> None:
         runner.stop()
+        services.idempotency.close()
         views.close()
         if app is None:
             caselog.close()

@@ -19,6 +19,12 @@ With a JWKS configured and no secret set, HS256 is off (the development secret m
 open a production service). Tokens without ``exp`` are refused, as are expired ones, other
 algorithms (``alg: none`` included), bad signatures and missing claims: all 401 without
 saying which (no oracle for forgers).
+
+A token that verified is remembered for ``VERIFIED_SECONDS`` (never past its ``exp``): a
+client sends the same token with every request, and checking its signature again was a
+tenth of a write's time. A withdrawn identity-provider key therefore stops working within
+five minutes and ``VERIFIED_SECONDS``; a forged or altered token is another string and is
+checked in full.
 """
 
 from __future__ import annotations
@@ -39,6 +45,10 @@ DEV_SECRET = "caselog-development-secret-change-me-0123456789"  # noqa: S105 - d
 ALGORITHM = "HS256"
 ASYMMETRIC = ("RS256", "ES256")
 JWKS_CACHE_SECONDS = 300
+#: how long a verified token is taken as verified (bounded by its own ``exp``)
+VERIFIED_SECONDS = 30.0
+#: verified tokens remembered at most (the memory is emptied when full)
+VERIFIED_TOKENS = 10_000
 log = structlog.get_logger("caselog.auth")
 
 
@@ -133,6 +143,8 @@ class TokenVerifier:
             if jwks_url
             else None
         )
+        #: token -> (until, claims): tokens whose signature and claims were checked
+        self._verified: dict[str, tuple[float, dict[str, Any]]] = {}
 
     def actor(self, header: str | None, note: str | None = None) -> Actor:
         if not header or not header.startswith("Bearer "):
@@ -141,6 +153,17 @@ class TokenVerifier:
         return self._actor(claims, note)
 
     def _verify(self, token: str) -> dict[str, Any]:
+        known = self._verified.get(token)
+        now = time.time()
+        if known is not None and now < known[0]:
+            return known[1]
+        claims = self._check(token)
+        if len(self._verified) >= VERIFIED_TOKENS:
+            self._verified.clear()
+        self._verified[token] = (min(float(claims["exp"]), now + VERIFIED_SECONDS), claims)
+        return claims
+
+    def _check(self, token: str) -> dict[str, Any]:
         try:
             alg = jwt.get_unverified_header(token).get("alg")
             if alg == ALGORITHM and self.hs_key:

@@ -44,8 +44,8 @@ async def _record(
     cid = parse_case_id(case_id)
     app = services(request).app
 
-    def command(expected: int | None) -> Response[Any]:
-        return written(cid, app.record(cid, actor, fact, expected))
+    async def command(expected: int | None) -> Response[Any]:
+        return written(cid, await app.record_async(cid, actor, fact, expected))
 
     return await run_write(request, actor, command)
 

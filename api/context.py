@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -163,23 +164,33 @@ def written(case_id: UUID, version: int, status: int = 200, **extra: Any) -> Res
     return Response(body, status_code=status, headers=headers)
 
 
+async def _run(
+    command: Callable[[int | None], Response[Any] | Awaitable[Response[Any]]],
+    expected: int | None,
+) -> Response[Any]:
+    """A coroutine command is awaited on the loop (it hands its work to the group committer
+    itself); any other runs in a worker thread."""
+    if inspect.iscoroutinefunction(command):
+        return await command(expected)  # type: ignore[no-any-return]
+    return await anyio.to_thread.run_sync(command, expected)  # type: ignore[arg-type]
+
+
 async def run_write(
     request: Request[Any, Any, Any],
     actor: Actor,
-    command: Callable[[int | None], Response[Any]],
+    command: Callable[[int | None], Response[Any] | Awaitable[Response[Any]]],
 ) -> Response[Any]:
-    """Run a write command in a worker thread, at most once per Idempotency-Key."""
+    """Run a write command (in a worker thread unless it is a coroutine), at most once per
+    Idempotency-Key."""
     svc = services(request)
     expected = if_match(request)
     key = request.headers.get("idempotency-key")
     if not key:
-        return await anyio.to_thread.run_sync(command, expected)
+        return await _run(command, expected)
     if len(key) > 200:
         return problem(400, "malformed", "Malformed request", "Idempotency-Key is too long")
     digest = request_hash(request.method, request.url.path, await request.body())
-    stored = await anyio.to_thread.run_sync(
-        svc.idempotency.claim, actor.tenant, actor.sub, key, digest
-    )
+    stored = await svc.idempotency.claim_grouped(actor.tenant, actor.sub, key, digest)
     if stored is not None:
         if stored.request_hash != digest:
             return problem(
@@ -201,7 +212,7 @@ async def run_write(
             media_type=stored.headers.get("content-type", "application/json"),
         )
     try:
-        response = await anyio.to_thread.run_sync(command, expected)
+        response = await _run(command, expected)
         content_type = "application/json"
     except DomainError as exc:  # a refusal is an answer too: a retry gets it again
         response = handle(request, exc)
@@ -210,8 +221,7 @@ async def run_write(
         await anyio.to_thread.run_sync(svc.idempotency.release, actor.tenant, actor.sub, key)
         raise
     headers = {**dict(response.headers.items()), "content-type": content_type}
-    await anyio.to_thread.run_sync(
-        svc.idempotency.complete,
+    await svc.idempotency.complete_grouped(
         actor.tenant,
         actor.sub,
         key,

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from application.group_commit import GroupCommitter, Job
+from application.group_commit import GroupCommitter, Job, Turns
 from application.settings import configured_catalogues
 from application.timeline import HeadCache, TimelineCache
 from domain import facts as f
@@ -61,13 +61,22 @@ class CaseLog(CaseStore):
         store: StoreConfig | None = None,
         catalogues: Catalogues | None = None,
         group_commit: bool = True,
+        take_turns: bool = False,
     ) -> None:
+        """``take_turns``: this process is one of several serving processes on one
+        PostgreSQL database (``caselog serve --workers N``); their group committers take
+        turns and refresh the cases they keep (``application.group_commit``)."""
         # Writers in this process queue per case (striped locks) instead of racing to a
         # conflict; the store's version check still guards writers in other processes.
         self._stripes = [threading.Lock() for _ in range(LOCK_STRIPES)]
         # the settings are read once, here: the domain and the projections read none
         self.catalogues = catalogues or configured_catalogues()
         super().__init__(store or store_config(), env)
+        turns = (
+            Turns(self.store.libpq_url, self.events_table())
+            if take_turns and self.store.kind == "postgres"
+            else None
+        )
         self._committer = (
             GroupCommitter(
                 load=self._load,
@@ -75,6 +84,8 @@ class CaseLog(CaseStore):
                 catalogue=self.catalogue,
                 save=self.save,
                 retry=self._attempt,
+                turns=turns,
+                decode=self.decode_stored if turns is not None else None,
             )
             if group_commit
             else None
@@ -117,6 +128,25 @@ class CaseLog(CaseStore):
         """Record one fact (intake, indication, contact, ...) after its rules pass."""
         return self._execute(
             case_id, actor, expected_version, lambda case, cat: case.record(actor, fact, cat)
+        )
+
+    async def record_async(
+        self,
+        case_id: UUID,
+        actor: Actor,
+        fact: f.Fact,
+        expected_version: int | None = None,
+    ) -> int:
+        """``record`` from an asyncio loop: handed to the group committer without a worker
+        thread waiting for it (the HTTP write path)."""
+        if self._committer is None:
+            import anyio
+
+            return await anyio.to_thread.run_sync(
+                self.record, case_id, actor, fact, expected_version
+            )
+        return await self._committer.submit_async(
+            Job(case_id, actor, expected_version, lambda case, cat: case.record(actor, fact, cat))
         )
 
     def request_change(

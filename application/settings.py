@@ -46,6 +46,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     catalogue_dir: str | None = None
     example_tariffs: bool = False
     projections: Literal["inline", "off"] = "inline"
+    #: serving processes of ``caselog serve`` (each with its own group committer)
+    workers: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8000
     log_level: LogLevel = "info"
@@ -129,6 +131,7 @@ def _explain(e: msgspec.ValidationError) -> str:
         "log_level": "one of debug, info, warning, error",
         "log_format": "one of auto, json, console",
         "projections": "inline or off",
+        "workers": "a number of serving processes from 1 to 64, e.g. the cores to spare",
         "example_tariffs": "1 or 0",
     }.get(name, "")
     return f"{PREFIX}{name.upper()}: {message}" + (f"; {hint}" if hint else "")

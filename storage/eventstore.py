@@ -133,6 +133,15 @@ class CaseStore(Application[UUID]):
             return f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
         return f'"{recorder.events_table_name}"'
 
+    def decode_stored(self, case_id: UUID, version: int, topic: str, state: bytes) -> Any:
+        """A stored event's row (as another process's committer appended it) as the case's
+        domain event."""
+        from eventsourcing.persistence import StoredEvent
+
+        return self.mapper.to_domain_event(
+            StoredEvent(originator_id=case_id, originator_version=version, topic=topic, state=state)
+        )
+
     def to_domain_event(self, stored: Any) -> Any:
         """A stored event (or log entry) decoded into its event class."""
         return self.mapper.to_domain_event(stored)

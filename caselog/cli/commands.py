@@ -42,10 +42,22 @@ DEMO_SEED = 2022
     "default), or leave it to "
     "'caselog projections follow' beside the service (off). Env CASELOG_PROJECTIONS.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    help="Serving processes sharing the port, each with its own connections and group "
+    "committer; one projection runner for all (env CASELOG_WORKERS; default 1; above 1 "
+    "needs PostgreSQL).",
+)
 @store_options
 @click.pass_context
 def serve(
-    ctx: click.Context, host: str | None, port: int | None, demo: bool, projections: str | None
+    ctx: click.Context,
+    host: str | None,
+    port: int | None,
+    demo: bool,
+    projections: str | None,
+    workers: int | None,
 ) -> int:
     """Run the HTTP API (and, by default, the projection runner)."""
     from api.server import serve as run
@@ -68,6 +80,7 @@ def serve(
         database_url=s.database_url,
         projections=projections or s.projections,
         settings=s,
+        workers=workers or s.workers,
     )
 
 

@@ -35,8 +35,9 @@ def token(role: str, provider: str | None = None, sub: str = "fault") -> dict[st
 class Service:
     """``caselog serve`` in a child process; ``kill()`` is kill -9."""
 
-    def __init__(self, database_url: str, log: Path) -> None:
+    def __init__(self, database_url: str, log: Path, args: tuple[str, ...] = ()) -> None:
         self.database_url = database_url
+        self.args = args
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
@@ -50,7 +51,7 @@ class Service:
         }
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "caselog.cli", "serve", "--port", str(self.port)],
+                [sys.executable, "-m", "caselog.cli", "serve", "--port", str(self.port), *self.args],
                 env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip
         deadline = time.monotonic() + timeout
