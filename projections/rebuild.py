@@ -46,12 +46,8 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import structlog
-
 from caselog.config import StoreConfig
 from projections.store import MIGRATIONS, ViewStore, _statements
-
-_log = structlog.get_logger("caselog.projections")
 
 SCHEMA = "caselog_rebuild"
 _LOCK_ID = 7_231_604_240  # advisory lock: one rebuild at a time (ids 225, 226 are taken)
@@ -324,7 +320,6 @@ def rebuild(
 
         if parts > 1 and not all(any(p is q for q in ALL) for p in projections):
             parts = 1  # projections built here, not the standard set: no pool
-    started = time.perf_counter()
     store = _PgStore(views, projections) if views.is_postgres else _SqliteStore(views, projections)
     with store.held():
         head = app.recorder.max_notification_id() or 0
@@ -359,8 +354,6 @@ def rebuild(
             store.swap(head, [p.name for p in projections])
         finally:
             store.discard(parts)
-    log_rate = built / max(time.perf_counter() - started, 1e-9)
-    _log.info("projections_rebuilt", events=built, head=head, events_per_s=round(log_rate))
     later = runner.run_until_current()  # what was recorded while the rebuild ran
     if progress:
         progress(built + later, built + later)
