@@ -269,7 +269,7 @@ def timetravel(app: Any) -> tuple[float, float]:
     return statistics.median(times), pct(times, 99)
 
 
-def rebuild_child(url: str, in_place: bool = False) -> None:
+def rebuild_child(url: str, in_place: bool = False, workers: int | None = None) -> None:
     """Run in a child process so its peak RSS is the rebuild's own (the largest of this
     process and its workers). ``in_place``: the single-process replay into the live tables
     (the rebuild before fresh tables and workers), measured in the same run as a baseline."""
@@ -280,7 +280,7 @@ def rebuild_child(url: str, in_place: bool = False) -> None:
     app = CaseLog(store=store_config(url))
     runner = ProjectionRunner(app)
     started = time.perf_counter()
-    n = runner.rebuild_in_place() if in_place else runner.rebuild()
+    n = runner.rebuild_in_place() if in_place else runner.rebuild(workers=workers)
     took = time.perf_counter() - started
     peak = max(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
@@ -657,9 +657,10 @@ def main() -> int:
     p.add_argument("--long-writes", type=int, default=400, help="writes per case length")
     p.add_argument("--rebuild-child", help=argparse.SUPPRESS)
     p.add_argument("--in-place", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--workers", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.rebuild_child:
-        rebuild_child(args.rebuild_child, args.in_place)
+        rebuild_child(args.rebuild_child, args.in_place, args.workers)
         return 0
     figures = run(
         args.scale, args.store, args.write_seconds, args.keep, args.json_path, args.long_writes

@@ -208,3 +208,24 @@ def test_a_rebuild_with_events_during_it_equals_catch_up_property(
             runner.views.close()
         finally:
             app.close()
+
+
+def test_a_failed_rebuild_leaves_the_tables_and_no_scratch_behind(store: CaseLog) -> None:
+    load(store, 4, seed=17)
+    runner = ProjectionRunner(store)
+    runner.run_until_current()
+    before = dump_all(runner.views)
+
+    def fail() -> None:
+        raise RuntimeError("interrupted before the swap")
+
+    with pytest.raises(RuntimeError, match="interrupted"):
+        runner.rebuild(workers=2, before_swap=fail)
+    assert dump_all(runner.views) == before
+    if runner.views.is_postgres:
+        schemas = runner.views.query(
+            "SELECT nspname FROM pg_namespace WHERE left(nspname, 15) = 'caselog_rebuild'"
+        )
+        assert schemas == []
+    else:
+        assert not Path(store.store.sqlite_path + ".rebuild").exists()
