@@ -177,7 +177,10 @@ class _Partition:
         if start > self.stop:
             return []
         if self.low == 0 and self.high == _SPACE:
-            return self._recorder.select_notifications(start=start, limit=limit, stop=self.stop)
+            whole: Sequence[Any] = self._recorder.select_notifications(
+                start=start, limit=limit, stop=self.stop
+            )
+            return whole
         from eventsourcing.persistence import Notification
         from psycopg.sql import SQL, Identifier
 
@@ -354,7 +357,7 @@ def rebuild(
             store.swap(head, [p.name for p in projections])
         finally:
             store.discard(parts)
-    later = runner.run_until_current()  # what was recorded while the rebuild ran
+    later: int = runner.run_until_current()  # what was recorded while the rebuild ran
     if progress:
         progress(built + later, built + later)
     return built + later
