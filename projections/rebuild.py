@@ -249,7 +249,7 @@ class Job:
 
 def build(job: Job, app: Any, projections: Sequence[Any], report: Callable[[int], None]) -> int:
     """Replay the job's partition into its target; ``report`` gets the events so far."""
-    from projections.runner import PositionMoved, ProjectionRunner
+    from projections.runner import ProjectionRunner
 
     low, high = bounds(job.part, job.parts)
     target = TargetViews(app.store, search_path=job.search_path, path=job.path)
@@ -263,10 +263,7 @@ def build(job: Job, app: Any, projections: Sequence[Any], report: Callable[[int]
     total = 0
     try:
         while True:
-            try:
-                n = runner.run_once()
-            except PositionMoved:  # nobody else writes here; kept for symmetry with catch-up
-                continue
+            n = runner.run_once()  # nobody else writes here: the position cannot move
             if n == 0:
                 return total
             total += n
@@ -277,7 +274,7 @@ def build(job: Job, app: Any, projections: Sequence[Any], report: Callable[[int]
 
 def _worker() -> None:
     """``python -m projections.rebuild``: one worker process, its job pickled on stdin, the
-    events it has processed written to stdout as it goes (a line per batch)."""
+    events it has processed written to stdout as it goes (``done N``, a line per batch)."""
     import sys
 
     from caselog.application import CaseLog
@@ -289,7 +286,7 @@ def _worker() -> None:
     app.catalogues = pickle.loads(job.catalogues)  # noqa: S301
 
     def report(n: int) -> None:
-        print(n, flush=True)
+        print(f"done {n}", flush=True)
 
     try:
         build(job, app, [p for p in ALL if p.name in job.names], report)
@@ -388,7 +385,10 @@ def _pool(jobs: list[Job], head: int, progress: Progress | None) -> int:
 
     def read(k: int, out: Any) -> None:
         for line in out:
-            done[k] = int(line)
+            if line.startswith(b"done "):
+                done[k] = int(line[5:])
+            else:  # anything else a worker printed goes where the user can see it
+                sys.stderr.buffer.write(line)
 
     readers = []
     for k, (job, proc) in enumerate(zip(jobs, procs, strict=True)):
