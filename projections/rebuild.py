@@ -323,6 +323,8 @@ def rebuild(
     store = _PgStore(views, projections) if views.is_postgres else _SqliteStore(views, projections)
     with store.held():
         head = app.recorder.max_notification_id() or 0
+        if progress:
+            progress(0, head)
         store.prepare(parts)
         jobs = [
             Job(

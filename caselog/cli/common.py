@@ -195,7 +195,8 @@ def progress_bar(label: str, unit: str | None = None) -> Iterator[Callable[[int,
 
     class Rate(ProgressColumn):
         def render(self, task: Any) -> Text:
-            speed = task.finished_speed or task.speed
+            elapsed = task.finished_time or task.elapsed
+            speed = task.completed / elapsed if elapsed and task.completed else None
             return Text(f"{speed:,.0f} {unit}/s" if speed else f"- {unit}/s")
 
     console = Console(stderr=True)
