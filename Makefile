@@ -10,12 +10,12 @@ serve:  ## run the service with demo data on ./caselog.db
 	caselog serve --demo
 
 test:  ## the whole suite, as .ci/run does (SQLite and PostgreSQL)
-	python -m pytest
+	python -m pytest -n 2 --dist loadscope
 
 test-fast:  ## unit and integration tests only
 	python -m pytest tests/unit tests/integration -q
 
-lint:  ## ruff check, format check and strict mypy over domain/
+lint:  ## ruff check, format check and strict mypy (the files pyproject [tool.mypy] lists)
 	ruff check . && ruff format --check . && python -m mypy
 
 format:  ## ruff format and autofix

@@ -25,11 +25,11 @@ from api.metrics import METRICS, Metrics
 from api.monitoring import MONITORING
 from api.openapi import document, openapi_config
 from api.reads import READS
-from caselog.application import CaseLog
-from caselog.config import StoreConfig, store_config
-from caselog.settings import Settings, load_settings
+from application.application import CaseLog
+from application.settings import Settings, load_settings
 from projections.runner import ProjectionRunner
-from projections.store import ViewStore
+from storage.config import StoreConfig, store_config
+from storage.views import ViewStore
 
 MAX_BODY = 64 * 1024
 log = structlog.get_logger("caselog.api")

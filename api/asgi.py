@@ -1,12 +1,12 @@
 """The ASGI application for servers started by import path (granian, uvicorn --factory):
 ``granian --interface asgi api.asgi:app``. Configuration comes from the environment or a
-``.env`` file (``caselog.settings``); a bad value stops the import with one clear line."""
+``.env`` file (``application.settings``); a bad value stops the import with one clear line."""
 
 from __future__ import annotations
 
 from api.app import configure_logging, create_app
-from caselog.config import ConfigError, store_config
-from caselog.settings import load_settings
+from application.settings import load_settings
+from storage.config import ConfigError, store_config
 
 try:
     settings = load_settings()

@@ -19,7 +19,7 @@ from litestar import Request, Response, get
 
 from api.context import require, services
 from api.problems import FieldError, Forbidden, problem
-from caselog.application import today
+from application.application import today
 from domain.values import Actor
 from projections.caseload import STATUSES, BadCursor, CaseloadLine, Filters, decode_cursor, page
 

@@ -11,7 +11,7 @@ import msgspec
 from litestar import Request, Response, get, post
 
 from api.context import require, services, strict_body
-from caselog.registry import ClientRegistry, Identity
+from application.registry import ClientRegistry, Identity
 from domain.values import Actor, Ref
 
 

@@ -20,11 +20,11 @@ from api.idempotency import PENDING, IdempotencyStore, request_hash
 from api.metrics import Metrics
 from api.problems import PROBLEM, Forbidden, StoreUnavailable, handle, problem
 from api.schemas import Written
-from caselog.application import CaseLog
+from application.application import CaseLog
 from domain.errors import CaseNotFound, DomainError
 from domain.values import Actor
 from projections.runner import ProjectionRunner
-from projections.store import ViewStore
+from storage.views import ViewStore
 
 log = structlog.get_logger("caselog.api")
 _json = msgspec.json.Encoder()
@@ -46,7 +46,7 @@ class Services:
     def caught_up(self, timeout: float = 2.0) -> None:
         """Read-your-writes: wait (bounded) until the projection runner has passed the head
         of the log, so a read after a write sees it."""
-        self.runner.wait_for(self.app.recorder.max_notification_id() or 0, timeout=timeout)
+        self.runner.wait_for(self.app.max_notification_id(), timeout=timeout)
 
     def mark_store_down(self, seconds: float = 5.0) -> None:
         self.store_down_until = time.monotonic() + seconds

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 
-from projections.store import ViewStore
+from storage.views import ViewStore
 
 PENDING = 0
 STALE_SECONDS = 5

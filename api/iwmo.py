@@ -19,7 +19,7 @@ from litestar import Request, Response, post
 from api.auth import DEV_SECRET
 from api.context import services
 from api.problems import FieldError, Forbidden, problem
-from caselog.application import today
+from application.application import today
 from domain.values import Actor
 from iwmo import codec, parties, xml
 from iwmo.inbound import Inbound, pseudonym_key

@@ -13,7 +13,7 @@ from api.catalogue import CATALOGUE
 from api.context import aware, invalid, require, services
 from api.declarations import DECLARATIONS, parse_month
 from api.problems import Forbidden
-from caselog.registry import ClientErased, ClientNotFound, ClientRegistry
+from application.registry import ClientErased, ClientNotFound, ClientRegistry
 from domain.errors import CaseNotFound, DomainError
 from domain.values import Actor
 from iwmo import outbox as messages

@@ -57,7 +57,7 @@ class _StoreCollector(Collector):
         yield batches
         yield commands
         try:
-            head = svc.app.recorder.max_notification_id() or 0
+            head = svc.app.max_notification_id()
             positions = svc.runner.positions()
         except Exception:  # the store is down: the request metrics still count
             return

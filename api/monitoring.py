@@ -18,7 +18,7 @@ from api.context import aware, invalid, require, services
 from api.exports import KpiTable, kpi_export
 from api.problems import Forbidden
 from api.schemas import Health
-from caselog.application import today
+from application.application import today
 from domain.values import Actor
 from projections.kpis import Kpis
 from projections.queries import SignalRow, kpis, open_signals
@@ -125,7 +125,7 @@ async def health(request: Request[Any, Any, Any]) -> Response[Health]:
         if not svc.probe_store():  # fast: a direct connection, refused at once when down
             return Response(Health(status="unavailable", store="unreachable"), status_code=503)
         try:
-            head = svc.app.recorder.max_notification_id() or 0
+            head = svc.app.max_notification_id()
             lag = head - min(svc.runner.positions().values())
         except Exception as e:
             return Response(Health(status="unavailable", store=type(e).__name__), status_code=503)

@@ -21,8 +21,8 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from api.auth import Unauthorized
 from api.conventions import REQUEST_ID
-from caselog.application import ConcurrencyExhausted
-from caselog.registry import ClientErased, ClientExists, ClientNotFound
+from application.application import ConcurrencyExhausted
+from application.registry import ClientErased, ClientExists, ClientNotFound
 from domain.errors import CaseNotFound, InvalidValue, RuleViolation, VersionMismatch
 
 log = structlog.get_logger("caselog.api")

@@ -16,7 +16,7 @@ import msgspec
 from litestar import Request, Response, get
 
 from api.context import aware, invalid, parse_case_id, require, services
-from caselog.application import today
+from application.application import today
 from domain.errors import CaseNotFound
 from domain.values import Actor, Volume
 from projections.case_view import case_document

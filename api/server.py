@@ -11,8 +11,8 @@ from typing import Any
 
 import uvicorn
 
-from caselog.config import ConfigError, store_config
-from caselog.settings import Settings, load_settings
+from application.settings import Settings, load_settings
+from storage.config import ConfigError, store_config
 
 
 def serve(
@@ -24,7 +24,7 @@ def serve(
 ) -> int:
     """``projections="inline"`` (the default: one command does everything) starts the
     projection runner beside this process, as a child that ends with it
-    (``projections.runner.RunnerProcess``: its work grows with the length of the cases it
+    (``application.follower.RunnerProcess``: its work grows with the length of the cases it
     recomputes and must not hold this process's interpreter lock); ``"off"`` leaves it to
     ``caselog projections follow`` (the production layout: the runner gets its own core)."""
     from api.app import configure_logging, create_app
@@ -34,7 +34,7 @@ def serve(
     if database_url:
         os.environ["CASELOG_DATABASE_URL"] = database_url
     _check_port_free(host, port)
-    from projections.runner import RunnerProcess
+    from application.follower import RunnerProcess
 
     store = store_config(database_url or settings.database_url)
     app = create_app(store, run_projections=False, settings=settings)

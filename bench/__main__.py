@@ -2,7 +2,7 @@
 
 Measures each figure of the speed issue beside its raw-database baseline, on the same
 database, in the same run, and writes them as one JSON document. Deterministic data:
-``caselog.demo.generate`` with a fixed seed. PostgreSQL runs in a throwaway database that is
+``application.demo.generate`` with a fixed seed. PostgreSQL runs in a throwaway database that is
 dropped afterwards (``--keep`` keeps it); SQLite in a temporary file.
 """
 
@@ -163,7 +163,7 @@ def raw_read(url: str, store: str) -> float:
 def import_figure(app: Any, cases: int) -> tuple[float, int]:
     """The bulk path (demo data, imports): cases built through their commands, saved 200
     per transaction. Only the saving is timed; generation streams beside it."""
-    from caselog.demo import generate
+    from application.demo import generate
 
     log(f"generating and importing {cases} cases")
     saving = 0.0
@@ -273,9 +273,9 @@ def rebuild_child(url: str, in_place: bool = False, workers: int | None = None) 
     """Run in a child process so its peak RSS is the rebuild's own (the largest of this
     process and its workers). ``in_place``: the single-process replay into the live tables
     (the rebuild before fresh tables and workers), measured in the same run as a baseline."""
-    from caselog.application import CaseLog
-    from caselog.config import store_config
+    from application.application import CaseLog
     from projections.runner import ProjectionRunner
+    from storage.config import store_config
 
     app = CaseLog(store=store_config(url))
     runner = ProjectionRunner(app)
@@ -529,8 +529,8 @@ def run(
     json_path: str | None = None,
     long_writes: int = 400,
 ) -> dict[str, Any]:
-    from caselog.application import CaseLog
-    from caselog.config import store_config
+    from application.application import CaseLog
+    from storage.config import store_config
 
     cases = SCALES[scale]
     figures: dict[str, Any] = {
@@ -554,7 +554,7 @@ def run(
         try:
             log(f"store {store}, {cases} cases")
             app = CaseLog(store=store_config(url))
-            from projections.store import ViewStore
+            from storage.views import ViewStore
 
             ViewStore(app.store).close()  # migrations once, before any concurrent writer
             figures["raw_single_row_txn_per_s"] = raw_single_row_txn(url, store)

@@ -109,12 +109,12 @@ def query_only(cases: int, copies: int, rounds: int = 5) -> dict[str, Any]:
 
     import psycopg
 
+    from application.application import CaseLog
     from bench.__main__ import PG_ADMIN, import_figure, pct
-    from caselog.application import CaseLog
-    from caselog.config import store_config
     from projections import caseload
     from projections.runner import ProjectionRunner
-    from projections.store import ViewStore
+    from storage.config import store_config
+    from storage.views import ViewStore
 
     name = f"caselog_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:

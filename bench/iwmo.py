@@ -57,11 +57,11 @@ def cli_import(
     url: str, secret: str, messages: int, folder: Path
 ) -> tuple[float, list[tuple[str, str]]]:
     """Messages per second of the folder import; the clients it created."""
-    from caselog.application import CaseLog, today
-    from caselog.config import store_config
+    from application.application import CaseLog, today
     from iwmo.cli import import_messages
     from iwmo.inbound import pseudonym_key
-    from projections.store import ViewStore
+    from storage.config import store_config
+    from storage.views import ViewStore
 
     clients = write_folder(folder, messages // 2)
     app = CaseLog(store=store_config(url))

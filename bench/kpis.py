@@ -44,11 +44,11 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 
 def run(scale: str, store: str, queries: int, historic: int) -> dict[str, Any]:
-    from caselog.application import CaseLog
-    from caselog.config import store_config
-    from caselog.demo import generate
+    from application.application import CaseLog
+    from application.demo import generate
     from projections.queries import kpis, kpis_replayed
     from projections.runner import ALL, ProjectionRunner
+    from storage.config import store_config
 
     figures: dict[str, Any] = {"scale": scale, "store": store, "cases": SCALES[scale]}
     with tempfile.TemporaryDirectory() as tmp:

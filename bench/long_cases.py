@@ -86,8 +86,8 @@ def build_case(app: Any, n_events: int, i: int) -> Any:
 
 def import_long_cases(url: str) -> dict[int, list[str]]:
     """Import the cases for every size; the case ids by size."""
-    from caselog.application import CaseLog
-    from caselog.config import store_config
+    from application.application import CaseLog
+    from storage.config import store_config
 
     app = CaseLog(store=store_config(url), group_commit=False)
     try:

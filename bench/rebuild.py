@@ -34,9 +34,9 @@ def child(url: str, *args: str) -> dict[str, Any]:
 
 
 def run(scale: str, store: str, workers: list[int]) -> dict[str, Any]:
-    from caselog.application import CaseLog
-    from caselog.config import store_config
-    from projections.store import ViewStore
+    from application.application import CaseLog
+    from storage.config import store_config
+    from storage.views import ViewStore
 
     figures: dict[str, Any] = {"scale": scale, "store": store, "cases": SCALES[scale]}
     with tempfile.TemporaryDirectory() as tmp:

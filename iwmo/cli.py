@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from caselog.application import CaseLog
+from application.application import CaseLog
 from domain.catalogue import Catalogues
 from domain.values import Actor
 from iwmo import codec, xml
 from iwmo import messages as m
 from iwmo.inbound import Inbound
 from iwmo.ledger import receive_once
-from projections.store import ViewStore
+from storage.views import ViewStore
 
 RETOUR_SUFFIX = ".retour.xml"
 

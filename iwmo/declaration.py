@@ -27,7 +27,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from caselog.registry import ClientRegistry
+from application.registry import ClientRegistry
 from domain.errors import RuleViolation
 from iwmo import codec
 from iwmo.declared import DeclaredLine, current_debits, history_count

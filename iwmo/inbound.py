@@ -33,9 +33,9 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 import msgspec
 import structlog
 
-from caselog.application import CaseLog
-from caselog.registry import ClientErased, ClientExists, ClientRegistry, Identity
-from caselog.timeline import clone
+from application.application import CaseLog
+from application.registry import ClientErased, ClientExists, ClientRegistry, Identity
+from application.timeline import clone
 from domain import facts as f
 from domain.case import Case
 from domain.errors import CaseNotFound, DomainError
@@ -49,7 +49,7 @@ from iwmo.declaraties import Declaraties, declaration_answer
 from iwmo.deliveries import Deliveries
 from iwmo.units import RULE_CODES, Message, Refused, Step, Unit
 from iwmo.verzoeken import Verzoeken
-from projections.store import ViewStore
+from storage.views import ViewStore
 
 log = structlog.get_logger("caselog.iwmo")
 

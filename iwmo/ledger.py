@@ -25,7 +25,7 @@ from iwmo import messages as m
 from iwmo import retour as r
 from iwmo import writes
 from iwmo.inbound import Inbound, encode_answer, refusal
-from projections.store import ViewStore
+from storage.views import ViewStore
 
 
 def _digest(message: m.Bericht, body: bytes) -> str:

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from caselog.registry import ClientRegistry, Identity
+from application.registry import ClientRegistry, Identity
 from domain import facts as f
 from domain.catalogue import Catalogue
 from domain.errors import CaseNotFound, RuleViolation

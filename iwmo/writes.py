@@ -14,7 +14,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
-from projections.store import ViewStore
+from storage.views import ViewStore
 
 Statement = tuple[str, tuple[Any, ...]]
 MAX_BATCH = 500

@@ -8,6 +8,7 @@ from uuid import UUID
 import msgspec
 
 from domain import facts as f
+from domain.case import Case
 from domain.state import Assignment
 from domain.values import Volume
 
@@ -72,7 +73,7 @@ def _assignment(a: Assignment) -> AssignmentOut:
     )
 
 
-def case_document(case, on: date | None = None) -> CaseOut | None:
+def case_document(case: Case, on: date | None = None) -> CaseOut | None:
     """``case`` is a :class:`domain.case.Case`; with ``on``, what was true that day."""
     state = case.state_on(on) if on is not None else case.state
     if state is None:

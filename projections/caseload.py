@@ -27,7 +27,7 @@ from uuid import UUID
 import msgspec
 
 from projections.case_view import case_document
-from projections.store import ViewStore
+from storage.views import ViewStore
 
 STATUSES = ("referred", "indicated", "active", "ended")
 #: Up to this many cases with the asked signal open, the page looks them up by id.
@@ -58,7 +58,9 @@ class CaseloadProjection:
     name = "caseload"
     tables = ("caseload",)
 
-    def rows(self, case_id: str, case: Any, cat: Any, months: Any) -> dict[str, list[dict]]:
+    def rows(
+        self, case_id: str, case: Any, cat: Any, months: Any
+    ) -> dict[str, list[dict[str, Any]]]:
         doc = case_document(case)
         assert doc is not None  # the current state of a stored case always exists
         return {

@@ -35,7 +35,9 @@ from domain.catalogue import Catalogue
 from domain.state import Assignment, CaseState, Entry
 from domain.values import Actor
 from projections.consumption import MonthConsumption, consumption, month_bounds
+from projections.ports import CaseReader
 from projections.pricing import price_on
+from storage.views import ViewStore
 
 CENT = Decimal("0.01")
 _MINUTES_PER_UNIT = {"hour": 60, "minute": 1, "day_part": 240}
@@ -253,8 +255,8 @@ def _instant(value: datetime) -> str:
 
 
 def lines_for_month(
-    views: Any,
-    app: Any,
+    views: ViewStore,
+    app: CaseReader,
     tenant: str,
     month: str,
     *,
@@ -293,7 +295,7 @@ def lines_for_month(
     out = [_line_decoder.decode(r[0]) for r in rows]
     if stale:
         system = Actor(sub="declarations", role="system", tenant=tenant)
-        cat = app.catalogues.for_tenant(tenant)
+        cat = app.catalogue(tenant)
         for case_id in stale:
             case = app.get_case(UUID(case_id), system, as_of=as_of)
             out.extend(

@@ -41,7 +41,7 @@ from decimal import Decimal
 from typing import Any
 
 from domain import clock
-from projections.kpis import CaseSummary, Kpis, Tally, classify_outflow, document
+from projections.kpis import CaseSummary, Kpis, Outflow, Tally, document
 
 TABLE = "kpi_item"
 #: identity of an item: tenant, provider, municipality, client_ref, product, measure, grain,
@@ -288,25 +288,10 @@ def kpis(
     some case's rows are not exact at ``as_of`` (a gap, see ``inexact_at``)."""
     if as_of is not None and inexact_at(views, tenant, as_of):
         return None
-    where = ["tenant = ?", "product = ?"]
-    params: list[Any] = [tenant, product or ""]
-    if provider:
-        where.append("provider = ?")
-        params.append(provider)
-    if municipality:
-        where.append("municipality = ?")
-        params.append(municipality)
-    base, base_params = list(where), list(params)
+    base, base_params = _filters("", tenant, provider, municipality, product)
     first, last = f"{start:%Y-%m}", f"{end:%Y-%m}"
-    where.append("(ref = '' OR ref <= ?) AND (endd = '' OR endd >= ?)")
-    params += [end.isoformat(), start.isoformat()]
-    where.append(
-        "(grain = '' OR (grain = 'd' AND pos >= ? AND pos <= ?)"
-        " OR (grain = 'm' AND pos >= ? AND pos <= ?))"
-    )
-    params += [start.isoformat(), end.isoformat(), first, last]
+    condition, params = _in_period("", start, end, base, base_params)
     valid, valid_params = _validity(as_of)
-    condition = " AND ".join(where)
     if as_of is None and whole_months(start, end):
         # now, for whole months: the current cells, summed over cases at month resolution
         cells = " AND ".join(
@@ -325,31 +310,10 @@ def kpis(
             "AND measure <> 'end' GROUP BY measure, value, aux",
             [*params, *valid_params],
         )
-    ends = views.query(
-        f"SELECT case_id, client_ref, pos, value, aux FROM {TABLE} "  # noqa: S608
-        f"WHERE {condition} AND {valid} AND measure = 'end'",
-        [*params, *valid_params],
-    )
-    referrals: dict[str, list[tuple[str, date]]] = defaultdict(list)
-    clients = sorted({row[1] for row in ends})
-    for chunk in _chunks(clients, 500):
-        rows = views.query(
-            f"SELECT case_id, client_ref, ref FROM {TABLE} WHERE tenant = ? AND product = '' "  # noqa: S608
-            f"AND measure = 'case' AND {valid} "
-            f"AND client_ref IN ({', '.join('?' * len(chunk))})",
-            [tenant, *valid_params, *chunk],
-        )
-        for case_id, client_ref, ref in rows:
-            referrals[client_ref].append((case_id, date.fromisoformat(ref)))
-    outflow = classify_outflow(
-        (
-            (case_id, client_ref, date.fromisoformat(referred), date.fromisoformat(day), reason)
-            for case_id, client_ref, day, reason, referred in ends
-        ),
-        referrals,
-        lasting_months=lasting_months,
-        reference=(as_of or clock.now()).date(),
-    )
+    reference = (as_of or clock.now()).date()
+    filters_e = _filters("e.", tenant, provider, municipality, product)
+    ends, ends_params = _in_period("e.", start, end, *filters_e)
+    outflow = _outflow(views, ends, ends_params, as_of, lasting_months, reference)
     t = Tally(cases=0, outflow=outflow)
     spreads = {
         "intake": t.to_intake,
@@ -386,6 +350,141 @@ def kpis(
     return document(t, start, end, decision_within_days, as_of, filters)
 
 
+def _filters(
+    prefix: str,
+    tenant: str,
+    provider: str | None,
+    municipality: str | None,
+    product: str | None,
+) -> tuple[list[str], list[Any]]:
+    """The filter conditions on item rows (columns prefixed with a table alias or not)."""
+    where = [f"{prefix}tenant = ?", f"{prefix}product = ?"]
+    params: list[Any] = [tenant, product or ""]
+    if provider:
+        where.append(f"{prefix}provider = ?")
+        params.append(provider)
+    if municipality:
+        where.append(f"{prefix}municipality = ?")
+        params.append(municipality)
+    return where, params
+
+
+def _in_period(
+    prefix: str, start: date, end: date, where: list[str], params: list[Any]
+) -> tuple[str, list[Any]]:
+    """Items in scope of the period (``in_scope``) and dated inside it, after ``where``."""
+    p = prefix
+    first, last = f"{start:%Y-%m}", f"{end:%Y-%m}"
+    condition = " AND ".join(
+        [
+            *where,
+            f"({p}ref = '' OR {p}ref <= ?) AND ({p}endd = '' OR {p}endd >= ?)",
+            f"({p}grain = '' OR ({p}grain = 'd' AND {p}pos >= ? AND {p}pos <= ?)"
+            f" OR ({p}grain = 'm' AND {p}pos >= ? AND {p}pos <= ?))",
+        ]
+    )
+    return condition, [
+        *params,
+        end.isoformat(),
+        start.isoformat(),
+        start.isoformat(),
+        end.isoformat(),
+        first,
+        last,
+    ]
+
+
+def _month_number(column: str) -> str:
+    """SQL: the month of an ISO day in ``column`` as one number (year x 12 + month)."""
+    return (
+        f"(CAST(substr({column}, 1, 4) AS INTEGER) * 12 + CAST(substr({column}, 6, 2) AS INTEGER))"
+    )
+
+
+def returned_within(referral: str, end: str) -> str:
+    """SQL, true when the day in ``referral`` lies after the day in ``end`` and on or before
+    ``add_months(end, ?)`` (the ``?`` twice: the window in months). Without date
+    arithmetic, so the same text runs on SQLite and PostgreSQL: ``(month of the referral -
+    months, its day) <= (month of the end, its day)``, which is the comparison with the day
+    clamped to the month's last, as ``add_months`` does."""
+    r, e = _month_number(referral), _month_number(end)
+    return (
+        f"{referral} > {end} AND ({r} - ? < {e} "
+        f"OR ({r} - ? = {e} AND substr({referral}, 9, 2) <= substr({end}, 9, 2)))"
+    )
+
+
+def _lasting_cutoff(reference: date, months: int) -> str:
+    """The last end day whose R-31 window (``add_months(end, months)``) has passed on
+    ``reference``: ``add_months(d, months) <= reference`` exactly when ``d <= cutoff``
+    (``add_months`` keeps the day, clamped to the month's last)."""
+    year, month = divmod(reference.year * 12 + reference.month - 1 - months, 12)
+    month += 1
+    length = calendar.monthrange(year, month)[1]
+    month_end = reference.day == calendar.monthrange(reference.year, reference.month)[1]
+    return date(year, month, length if month_end else min(reference.day, length)).isoformat()
+
+
+def _outflow(
+    views: Any,
+    ends: str,
+    params: list[Any],
+    as_of: datetime | None,
+    lasting_months: int,
+    reference: date,
+) -> Outflow:
+    """R-31 for the ``end`` rows of the period (``ends``: their conditions on alias ``e``),
+    classified in one SQL aggregate (no row per case leaves the database): the client's
+    other referrals are the ``case`` rows of the tenant valid at the same instant. A
+    transfer: reason 38, or another referral dated while this case ran (referral day to end
+    day); a return: another referral after the end, up to ``add_months(end,
+    lasting_months)`` (:func:`returned_within`). Equal to
+    ``projections.kpis.classify_outflow`` over the summaries (the property in
+    tests/integration/test_kpi_cells.py)."""
+    valid_r, valid_params = _validity(as_of, "r.")
+    valid_e, _ = _validity(as_of, "e.")
+    other = (
+        f"SELECT 1 FROM {TABLE} r WHERE r.tenant = e.tenant AND r.product = '' "  # noqa: S608 - fixed fragments
+        f"AND r.measure = 'case' AND r.client_ref = e.client_ref AND r.case_id <> e.case_id "
+        f"AND {valid_r}"
+    )
+    returned = returned_within("r.ref", "e.pos")
+    cutoff = _lasting_cutoff(reference, lasting_months)
+    rows = views.query(
+        "SELECT e.value, "  # noqa: S608 - fixed fragments, values are parameters
+        f"CASE WHEN e.value = '38' OR EXISTS ({other} AND r.ref >= e.aux AND r.ref <= e.pos) "
+        "THEN 't' "
+        f"WHEN EXISTS ({other} AND {returned}) THEN 'r' "
+        "WHEN e.pos <= ? THEN 'l' ELSE 'p' END, "
+        "CASE WHEN e.pos <= ? THEN 1 ELSE 0 END, SUM(e.n) "
+        f"FROM {TABLE} e WHERE {ends} AND {valid_e} AND e.measure = 'end' "
+        "GROUP BY 1, 2, 3",
+        [
+            *valid_params,
+            *valid_params,
+            lasting_months,
+            lasting_months,
+            cutoff,
+            cutoff,
+            *params,
+            *valid_params,
+        ],
+    )
+    out = Outflow()
+    for reason, kind, passed, total in rows:
+        n = int(total)
+        out.count += n
+        out.reasons[reason or "?"] += n
+        out.window_passed += int(passed) * n
+        if kind == "t":
+            out.transfers += n
+        elif kind == "l":
+            out.lasting += n
+        elif kind == "p":
+            out.pending += n
+    return out
+
+
 def inexact_at(views: Any, tenant: str, as_of: datetime) -> bool:
     """Whether some case of the tenant has rows that are not exact at ``as_of``: a batch
     brought more of its versions than the runner derives one by one, and ``as_of`` lies
@@ -399,8 +498,12 @@ def inexact_at(views: Any, tenant: str, as_of: datetime) -> bool:
     )
 
 
-def _validity(as_of: datetime | None) -> tuple[str, list[Any]]:
+def _validity(as_of: datetime | None, prefix: str = "") -> tuple[str, list[Any]]:
+    p = prefix
     if as_of is None:
-        return "recorded_to IS NULL", []
+        return f"{p}recorded_to IS NULL", []
     instant = _instant(as_of)
-    return "recorded_from <= ? AND (recorded_to IS NULL OR recorded_to > ?)", [instant, instant]
+    return (
+        f"{p}recorded_from <= ? AND ({p}recorded_to IS NULL OR {p}recorded_to > ?)",
+        [instant, instant],
+    )

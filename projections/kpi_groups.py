@@ -158,7 +158,7 @@ def _paths(cls: type[msgspec.Struct], prefix: str = "") -> Iterator[str]:
             yield name
 
 
-def table(groups: list[Group], group_by: tuple[str, ...]) -> tuple[list[str], list[dict]]:
+def table(groups: list[Group], group_by: tuple[str, ...]) -> tuple[list[str], list[dict[str, Any]]]:
     """The header and one flat row per group; dict figures (reasons, ZRM domains) get a
     column per key found in any row, sorted."""
     rows = [g.keys | figures(g.kpis) for g in groups]

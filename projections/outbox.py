@@ -25,6 +25,8 @@ from typing import Any
 import msgspec
 
 from domain import facts as f
+from projections.ports import CaseSource
+from storage.views import ViewStore
 
 NAME = "iwmo_outbox"
 
@@ -96,7 +98,7 @@ class OutboxProjection:
 
     name = NAME
 
-    def __init__(self, app: Any, views: Any, batch_size: int = 1000) -> None:
+    def __init__(self, app: CaseSource, views: ViewStore, batch_size: int = 1000) -> None:
         self.app, self.views, self.batch_size = app, views, batch_size
 
     def position(self) -> int:
@@ -110,9 +112,7 @@ class OutboxProjection:
         done = 0
         while True:
             start = self.position()
-            notifications = list(
-                self.app.recorder.select_notifications(start=start + 1, limit=self.batch_size)
-            )
+            notifications = list(self.app.select_notifications(start + 1, self.batch_size))
             if not notifications:
                 return done
             rows = [row for n in notifications for row in self._rows(n)]
@@ -130,7 +130,7 @@ class OutboxProjection:
     def _rows(self, n: Any) -> Iterable[OutboxRow]:
         if _event_type(n.topic) not in RELEVANT:
             return
-        event = self.app.mapper.to_domain_event(n)
+        event = self.app.to_domain_event(n)
         case = self._case(n.originator_id, n.originator_version)
         target_type = None
         fact = event.fact
@@ -155,9 +155,7 @@ class OutboxProjection:
         )
 
     def _case(self, case_id: Any, version: int) -> Any:
-        from caselog.application import fast_project
-
-        return self.app.repository.get(case_id, version=version, projector_func=fast_project)
+        return self.app.load_case(case_id, version)
 
     def _write(self, rows: list[OutboxRow], start: int, end: int) -> bool:
         """Rows and position in one transaction; False when another reader moved first."""
@@ -207,7 +205,7 @@ class _Moved(Exception):
     """Another reader committed this batch first."""
 
 
-def catch_up(app: Any, views: Any) -> None:
+def catch_up(app: CaseSource, views: ViewStore) -> None:
     """Bring the outbox to the head of the log (read-your-writes for the feed)."""
     projection = OutboxProjection(app, views)
     for _ in range(20):

@@ -23,7 +23,8 @@ import msgspec
 from domain.values import Actor
 from projections import kpi_cells
 from projections.kpis import CaseSummary, Kpis, aggregate, summarise
-from projections.store import ViewStore
+from projections.ports import CaseReader
+from storage.views import ViewStore
 
 _summary = msgspec.json.Decoder(CaseSummary)
 
@@ -33,7 +34,7 @@ def _instant(value: datetime) -> str:
 
 
 def case_summaries(
-    views: ViewStore, app: Any, tenant: str, *, as_of: datetime | None = None
+    views: ViewStore, app: CaseReader, tenant: str, *, as_of: datetime | None = None
 ) -> list[CaseSummary]:
     """Every case summary of the tenant, as recorded at ``as_of`` when given."""
     where = "tenant = ?"
@@ -48,7 +49,7 @@ def case_summaries(
     out: list[CaseSummary] = []
     cutoff = _instant(as_of) if as_of is not None else None
     system = Actor(sub="kpi", role="system", tenant=tenant)
-    cat = app.catalogues.for_tenant(tenant)
+    cat = app.catalogue(tenant)
     for case_id, doc, last in rows:
         if cutoff is None or last <= cutoff:
             out.append(_summary.decode(doc))
@@ -61,7 +62,7 @@ def case_summaries(
 
 def kpis(
     views: ViewStore,
-    app: Any,
+    app: CaseReader,
     tenant: str,
     start: date,
     end: date,
@@ -74,7 +75,7 @@ def kpis(
     """The KPIs from the pre-aggregated rows valid at ``as_of`` (now when absent):
     ``projections.kpi_cells``, one SQL aggregate, no case replayed; from the summaries
     only for an instant at which some case's rows are not exact (``kpi_gap``)."""
-    cat = app.catalogues.for_tenant(tenant)
+    cat = app.catalogue(tenant)
     stored = kpi_cells.kpis(
         views,
         tenant,
@@ -105,7 +106,7 @@ def kpis(
 
 def kpis_replayed(
     views: ViewStore,
-    app: Any,
+    app: CaseReader,
     tenant: str,
     start: date,
     end: date,
@@ -121,7 +122,7 @@ def kpis_replayed(
     where returning clients are looked up for lasting outflow (a client may return with
     another provider)."""
     everyone = case_summaries(views, app, tenant, as_of=as_of)
-    cat = app.catalogues.for_tenant(tenant)
+    cat = app.catalogue(tenant)
     return kpis_of(
         everyone,
         start,

@@ -46,8 +46,8 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from caselog.config import StoreConfig
-from projections.store import MIGRATIONS, ViewStore, _statements
+from storage.config import StoreConfig
+from storage.views import MIGRATIONS, ViewStore, _statements
 
 SCHEMA = "caselog_rebuild"
 _LOCK_ID = 7_231_604_240  # advisory lock: one rebuild at a time (ids 225, 226 are taken)
@@ -162,69 +162,47 @@ class TargetViews(ViewStore):
 
 
 class _Partition:
-    """The recorder as one worker sees it: notifications up to the head ``stop``, of the
-    cases whose id lies in ``[low, high)`` (all cases for the whole range)."""
+    """The event log as one worker sees it: notifications up to the head ``stop``, of the
+    cases whose id lies in ``[low, high)`` (all cases for the whole range); everything else
+    is the source's own (``projections.ports.CaseSource``)."""
 
-    def __init__(self, recorder: Any, stop: int, low: int, high: int) -> None:
-        self._recorder = recorder
+    def __init__(self, source: Any, stop: int, low: int, high: int) -> None:
+        self._source = source
         self.stop = stop
         self.low, self.high = low, high
 
     def max_notification_id(self) -> int:
         return self.stop
 
-    def select_notifications(self, start: int, limit: int, **_: Any) -> Sequence[Any]:
+    def select_notifications(self, start: int, limit: int) -> Sequence[Any]:
         if start > self.stop:
             return []
         if self.low == 0 and self.high == _SPACE:
-            whole: Sequence[Any] = self._recorder.select_notifications(
-                start=start, limit=limit, stop=self.stop
-            )
-            return whole
-        from eventsourcing.persistence import Notification
-        from psycopg.sql import SQL, Identifier
-
-        datastore = self._recorder.datastore
-        statement = SQL(
-            "SELECT notification_id, originator_id, originator_version, topic, state "
-            "FROM {schema}.{table} WHERE notification_id >= %s AND notification_id <= %s "
-            "AND originator_id >= %s"
-        ).format(
-            schema=Identifier(datastore.schema),
-            table=Identifier(self._recorder.events_table_name),
+            found = self._source.select_notifications(start, limit)
+            return [n for n in found if n.id <= self.stop]
+        high = UUID(int=self.high) if self.high < _SPACE else None
+        part: Sequence[Any] = self._source.select_notifications_of(
+            start, limit, self.stop, UUID(int=self.low), high
         )
-        params: list[Any] = [start, self.stop, UUID(int=self.low)]
-        if self.high < _SPACE:
-            statement += SQL(" AND originator_id < %s")
-            params.append(UUID(int=self.high))
-        statement += SQL(" ORDER BY notification_id LIMIT %s")
-        params.append(limit)
-        with datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(statement, params, prepare=True)
-            return [
-                Notification(
-                    id=row["notification_id"],
-                    originator_id=row["originator_id"],
-                    originator_version=row["originator_version"],
-                    topic=row["topic"],
-                    state=bytes(row["state"]),
-                )
-                for row in curs.fetchall()
-            ]
+        return part
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._recorder, name)
+        return getattr(self._source, name)
 
 
-class _PartitionApp:
-    """The application with the recorder of one partition (everything else delegated)."""
+class _Worker:
+    """What a worker process reads from: the event store (``storage.eventstore``) and the
+    catalogues its parent rebuilds with."""
 
-    def __init__(self, app: Any, recorder: _Partition) -> None:
-        self._app = app
-        self.recorder = recorder
+    def __init__(self, store: Any, catalogues: Any) -> None:
+        self._store = store
+        self.catalogues = catalogues
+
+    def catalogue(self, tenant: str) -> Any:
+        return self.catalogues.for_tenant(tenant)
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._app, name)
+        return getattr(self._store, name)
 
 
 def bounds(part: int, parts: int) -> tuple[int, int]:
@@ -254,7 +232,7 @@ def build(job: Job, app: Any, projections: Sequence[Any], report: Callable[[int]
     low, high = bounds(job.part, job.parts)
     target = TargetViews(app.store, search_path=job.search_path, path=job.path)
     runner = ProjectionRunner(
-        _PartitionApp(app, _Partition(app.recorder, job.head, low, high)),
+        _Partition(app, job.head, low, high),
         views=target,
         projections=projections,
         batch_size=job.batch_size,
@@ -277,13 +255,13 @@ def _worker() -> None:
     events it has processed written to stdout as it goes (``done N``, a line per batch)."""
     import sys
 
-    from caselog.application import CaseLog
-    from caselog.config import store_config
     from projections.runner import ALL
+    from storage.config import store_config
+    from storage.eventstore import CaseStore
 
     job: Job = pickle.loads(sys.stdin.buffer.read())  # noqa: S301 - from our own parent process
-    app = CaseLog(store=store_config(job.url), group_commit=False)
-    app.catalogues = pickle.loads(job.catalogues)  # noqa: S301
+    store = CaseStore(store_config(job.url))
+    app = _Worker(store, pickle.loads(job.catalogues))  # noqa: S301
 
     def report(n: int) -> None:
         print(f"done {n}", flush=True)
@@ -291,7 +269,7 @@ def _worker() -> None:
     try:
         build(job, app, [p for p in ALL if p.name in job.names], report)
     finally:
-        app.close()
+        store.close()
 
 
 # --- the rebuild ----------------------------------------------------------------------------
@@ -318,11 +296,13 @@ def rebuild(
         parts = max(1, workers if workers is not None else (os.cpu_count() or 1))
         from projections.runner import ALL
 
-        if parts > 1 and not all(any(p is q for q in ALL) for p in projections):
-            parts = 1  # projections built here, not the standard set: no pool
+        standard = all(any(p is q for q in ALL) for p in projections)
+        shippable = hasattr(app, "catalogues") and hasattr(app, "select_notifications_of")
+        if parts > 1 and not (standard and shippable):
+            parts = 1  # projections or a source a worker process cannot rebuild: no pool
     store = _PgStore(views, projections) if views.is_postgres else _SqliteStore(views, projections)
     with store.held():
-        head = app.recorder.max_notification_id() or 0
+        head = app.max_notification_id()
         if progress:
             progress(0, head)
         store.prepare(parts)
@@ -335,7 +315,7 @@ def rebuild(
                 parts=parts,
                 search_path=store.search_path(k),
                 path=store.path,
-                catalogues=pickle.dumps(app.catalogues),
+                catalogues=pickle.dumps(getattr(app, "catalogues", None)),
                 batch_size=max(runner.batch_size, 5000),
             )
             for k in range(parts)

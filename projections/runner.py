@@ -21,8 +21,6 @@ insert so ids commit in order).
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter, OrderedDict
@@ -44,8 +42,9 @@ from projections.entitlement import entitlements
 from projections.kpi_cells import Items, KpiCellProjection
 from projections.kpi_cells import items as kpi_items
 from projections.kpis import summarise
+from projections.ports import CaseSource
 from projections.signals import signals
-from projections.store import ViewStore
+from storage.views import ViewStore
 
 log = structlog.get_logger("caselog.projections")
 _encode = msgspec.json.Encoder().encode
@@ -217,7 +216,7 @@ class PositionMoved(Exception):
 class ProjectionRunner:
     def __init__(
         self,
-        app: Any,
+        app: CaseSource,
         views: ViewStore | None = None,
         projections: Sequence[Projection | Versioned] = ALL,
         batch_size: int = 500,
@@ -258,7 +257,7 @@ class ProjectionRunner:
         return {name: int(rows.get(name, 0)) for name in self.names}
 
     def status(self) -> list[Status]:
-        head = self.app.recorder.max_notification_id() or 0
+        head = self.app.max_notification_id()
         return [Status(n, p, head - p) for n, p in self.positions().items()]
 
     # --- catch-up -----------------------------------------------------------------------
@@ -268,9 +267,7 @@ class ProjectionRunner:
         positions = self.positions()
         start = min(positions.values())
         group = [p for p in self.projections if positions[p.name] == start]
-        notifications = list(
-            self.app.recorder.select_notifications(start=start + 1, limit=self.batch_size)
-        )
+        notifications = list(self.app.select_notifications(start + 1, self.batch_size))
         if not notifications:
             return 0
         touched: dict[UUID, Case] = {}
@@ -300,7 +297,7 @@ class ProjectionRunner:
                 gaps[key] = (case.state.tenant, first, instant)
                 if seen[n.originator_id] < counts[n.originator_id]:
                     continue  # derived at the batch's last version only
-            cat = self.app.catalogues.for_tenant(case.state.tenant)
+            cat = self.app.catalogue(case.state.tenant)
             months = consumption(case.state, case.entries, cat)
             last[n.originator_id] = (case.version, months)
             summary = summarise(
@@ -313,7 +310,7 @@ class ProjectionRunner:
             p.name: {t: [] for t in p.tables} for p in group if not getattr(p, "versioned", False)
         }
         for case_id, case in touched.items():
-            cat = self.app.catalogues.for_tenant(case.state.tenant)
+            cat = self.app.catalogue(case.state.tenant)
             kept = last.get(case_id)
             if kept is not None and kept[0] == case.version:
                 months = kept[1]
@@ -340,7 +337,7 @@ class ProjectionRunner:
         if n.originator_version == 1 or (
             case is not None and case.version == n.originator_version - 1
         ):
-            event = self.app.mapper.to_domain_event(n)
+            event = self.app.to_domain_event(n)
             case = event.mutate(None if n.originator_version == 1 else case)
         else:
             case = self._load(n.originator_id, n.originator_version)
@@ -351,10 +348,7 @@ class ProjectionRunner:
         return case
 
     def _load(self, case_id: UUID, version: int) -> Case:
-        from caselog.application import fast_project
-
-        case: Case = self.app.repository.get(case_id, version=version, projector_func=fast_project)
-        return case
+        return self.app.load_case(case_id, version)
 
     def _write(
         self,
@@ -413,7 +407,7 @@ class ProjectionRunner:
                         )
 
     def run_until_current(self, progress: Callable[[int, int], None] | None = None) -> int:
-        head = self.app.recorder.max_notification_id() or 0
+        head = self.app.max_notification_id()
         done = 0
         while True:
             try:
@@ -547,80 +541,6 @@ class ProjectionRunner:
             self._thread = None
 
 
-class RunnerProcess:
-    """The projection runner of ``caselog serve`` in a child process.
-
-    Each case's rows are recomputed from all its events, so the runner's work per batch
-    grows with the length of the cases it touches. In a thread of the serving process that
-    work held the interpreter lock against every request (a 5,000-event case made writes to
-    any case slower); in its own process it only shares the machine's cores. The child exits
-    when its parent is gone (a kill -9 of the service leaves no orphan that outlives it by
-    more than half a second); a child that died is started again. Two runners on one
-    database never interleave (the position moves by compare-and-set), so the overlap
-    while a restarted service starts its own is harmless."""
-
-    def __init__(self, database_url: str | None = None) -> None:
-        self.database_url = database_url
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._stop = threading.Event()
-        self._watch: threading.Thread | None = None
-
-    def _spawn(self) -> subprocess.Popen[bytes]:
-        env = dict(os.environ)
-        if self.database_url:
-            env["CASELOG_DATABASE_URL"] = self.database_url
-        return subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "projections.runner", "--parent", str(os.getpid())], env=env
-        )
-
-    def start(self) -> None:
-        self.proc = self._spawn()
-        self._watch = threading.Thread(target=self._supervise, name="runner-watch", daemon=True)
-        self._watch.start()
-
-    def _supervise(self) -> None:
-        while not self._stop.wait(1.0):
-            if self.proc is not None and self.proc.poll() is not None:
-                log.warning("projection_runner_exited", code=self.proc.returncode)
-                self.proc = self._spawn()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._watch is not None:
-            self._watch.join(timeout=5)
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m projections.runner --parent PID``: follow the log beside a service."""
-    import argparse
-    import signal
-
-    from caselog.application import CaseLog
-
-    p = argparse.ArgumentParser(prog="python -m projections.runner")
-    p.add_argument("--parent", type=int, required=True)
-    args = p.parse_args(argv)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop like Ctrl-C
-    app = CaseLog(group_commit=False)
-    runner = ProjectionRunner(app)
-    try:
-        runner.follow(parent=args.parent)
-    finally:
-        app.close()
-    return 0
-
-
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
-
-
-if __name__ == "__main__":
-    sys.exit(main())

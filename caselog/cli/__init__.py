@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import click
 
 from caselog.cli.common import CONTEXT, CliError, store_options
-from caselog.config import ConfigError
+from storage.config import ConfigError
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130

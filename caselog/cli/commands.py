@@ -23,7 +23,7 @@ from caselog.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from caselog.application import CaseLog
+    from application.application import CaseLog
 
 DEMO_CASES = 300
 DEMO_SEED = 2022
@@ -55,7 +55,7 @@ def serve(
         # Demo amounts use the invented example tariffs, marked price_source="example".
         os.environ.setdefault("CASELOG_EXAMPLE_TARIFFS", "1")
         with open_app(ctx, must_exist=False) as app:
-            if app.recorder.max_notification_id():
+            if app.max_notification_id():
                 click.echo("the store already holds events: demo data not loaded", err=True)
             else:
                 _load_demo(app, DEMO_CASES, DEMO_SEED)
@@ -86,7 +86,7 @@ def serve(
 def demo(ctx: click.Context, cases: int, seed: int, force: bool) -> int:
     """Load deterministic demo data (both regions, every product) into an empty store."""
     with open_app(ctx, must_exist=False) as app:
-        if not force and app.recorder.max_notification_id():
+        if not force and app.max_notification_id():
             raise CliError(
                 f"the store {app.store.redacted_url} already holds events, so demo data was "
                 "not loaded; use --force to add it anyway, or an empty --database-url"
@@ -96,7 +96,7 @@ def demo(ctx: click.Context, cases: int, seed: int, force: bool) -> int:
 
 
 def _load_demo(app: CaseLog, cases: int, seed: int) -> None:
-    from caselog.demo import generate
+    from application.demo import generate
     from projections.runner import ProjectionRunner
 
     started = time.perf_counter()
@@ -109,8 +109,8 @@ def _load_demo(app: CaseLog, cases: int, seed: int) -> None:
     with progress_bar("projections") as update:
         processed = ProjectionRunner(app).run_until_current(progress=update)
     click.echo(f"projections current ({processed} events processed)")
-    from caselog.demo import register_demo_identities
-    from projections.store import ViewStore
+    from application.demo import register_demo_identities
+    from storage.views import ViewStore
 
     views = ViewStore(app.store)
     try:

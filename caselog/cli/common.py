@@ -11,8 +11,8 @@ from uuid import UUID
 
 import click
 
-from caselog.config import StoreConfig, store_config
-from caselog.settings import LogLevel, Settings, load_settings
+from application.settings import LogLevel, Settings, load_settings
+from storage.config import StoreConfig, store_config
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 F = TypeVar("F", bound=Callable[..., Any])
@@ -150,7 +150,7 @@ def check_store(cfg: StoreConfig, *, must_exist: bool) -> None:
 @contextmanager
 def open_app(ctx: click.Context, *, must_exist: bool = True) -> Iterator[Any]:
     """The application on the configured store, closed afterwards."""
-    from caselog.application import CaseLog
+    from application.application import CaseLog
 
     cfg = store_config(settings(ctx).database_url)
     check_store(cfg, must_exist=must_exist)
@@ -164,7 +164,7 @@ def open_app(ctx: click.Context, *, must_exist: bool = True) -> Iterator[Any]:
 @contextmanager
 def open_views(ctx: click.Context) -> Iterator[Any]:
     """The read-model database (registry, projections' tables), closed afterwards."""
-    from projections.store import ViewStore
+    from storage.views import ViewStore
 
     cfg = store_config(settings(ctx).database_url)
     check_store(cfg, must_exist=True)

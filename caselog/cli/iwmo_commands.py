@@ -40,7 +40,7 @@ def import_(ctx: click.Context, paths: tuple[Path, ...], out: Path | None, worke
     """Apply iWmo message files (or folders of them) as POST /v1/iwmo/messages would, and
     write each message's retour; prints a summary of the retour codes."""
     from api.auth import DEV_SECRET
-    from caselog.application import today
+    from application.application import today
     from iwmo.cli import import_messages, message_files
     from iwmo.inbound import pseudonym_key
 
@@ -79,7 +79,7 @@ def declaration(
 ) -> int:
     """Print the WMO323 of one provider to one municipality for a month (the same message
     as GET /v1/iwmo/declarations/{month}); nothing is recorded."""
-    from caselog.registry import ClientErased, ClientNotFound
+    from application.registry import ClientErased, ClientNotFound
     from domain.errors import RuleViolation
     from iwmo.declaration import declaration_cli
 

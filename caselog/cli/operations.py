@@ -109,7 +109,7 @@ def clients() -> None:
 def erase(ctx: click.Context, client_ref: str, tenant: str, by: str, yes: bool) -> int:
     """Erase a client's identifying data for good: the key is destroyed (crypto-shredding,
     R-33). Histories and KPIs stay: they never held the identity."""
-    from caselog.registry import ClientRegistry
+    from application.registry import ClientRegistry
 
     check_tenant(settings(ctx), tenant)
     with open_views(ctx) as views:
@@ -144,8 +144,8 @@ def retention() -> None:
 @click.pass_context
 def report(ctx: click.Context, on: date | None) -> int:
     """Cases past their retention term, as JSON lines (count on stderr)."""
-    from caselog.application import today
-    from caselog.registry import retention_report
+    from application.application import today
+    from application.registry import retention_report
 
     day = on or today()
     with open_views(ctx) as views:
@@ -165,7 +165,7 @@ def report(ctx: click.Context, on: date | None) -> int:
 def destroy(ctx: click.Context, case_id: UUID, by: str, yes: bool) -> int:
     """Destroy one case past its retention term (R-33): its stored events, snapshots and
     read-model rows. Refused for a case the retention report does not list."""
-    from caselog.retention import destroy_case
+    from application.retention import destroy_case
     from domain.errors import RuleViolation
 
     with open_app(ctx) as app, open_views(ctx) as views:

@@ -8,7 +8,6 @@ start-up with a :class:`CatalogueError` naming the file, the field and the probl
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable
 from datetime import date
@@ -170,6 +169,16 @@ class Catalogue(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     gemeentecodes: dict[str, str] = {}
     #: iWmo mapping: provider id -> AGB code.
     providers: list[ProviderCode] = []
+    #: Invented hourly tariffs per product code, for demo data only: attached by
+    #: ``Catalogues.load(example_tariffs=True)``, never written in a catalogue file.
+    example_prices: dict[str, list[Price]] = {}
+
+    def with_example_tariffs(self, path: Path | None = None) -> Catalogue:
+        """This catalogue with the invented demo tariffs of its tenant attached (amounts
+        computed from them say ``price_source = "example"``)."""
+        tariffs = load_example_tariffs(path)
+        mine = {product: prices for (t, product), prices in tariffs.items() if t == self.tenant}
+        return msgspec.structs.replace(self, example_prices=mine)
 
     def product(self, code: str, on: date) -> Product:
         """The product ``code`` in force on ``on``; refused when unknown or not valid then."""
@@ -323,8 +332,11 @@ class Catalogues:
         return None
 
     @classmethod
-    def load(cls, directory: Path | None = None) -> Catalogues:
-        directory = directory or Path(os.environ.get("CASELOG_CATALOGUE_DIR") or CATALOGUE_DIR)
+    def load(cls, directory: Path | None = None, *, example_tariffs: bool = False) -> Catalogues:
+        """The catalogue files of ``directory`` (the bundled ones by default); with
+        ``example_tariffs``, each carries the invented demo tariffs of its tenant. The
+        application decides both from its settings: the domain reads no environment."""
+        directory = directory or CATALOGUE_DIR
         files = sorted(p for p in directory.glob("*.toml") if not p.name.startswith("example"))
         if not files:
             raise CatalogueError(directory, "$", "no catalogue files (*.toml)")
@@ -333,7 +345,11 @@ class Catalogues:
         for path, c in zip(files, cats, strict=True):
             if c.tenant in seen:
                 raise CatalogueError(path, "$.tenant", f"{c.tenant} also in {seen[c.tenant]}")
+            if c.example_prices:
+                raise CatalogueError(path, "$.example_prices", "not a catalogue file's field")
             seen[c.tenant] = path
+        if example_tariffs:
+            cats = [c.with_example_tariffs() for c in cats]
         return cls(cats)
 
 

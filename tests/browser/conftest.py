@@ -25,10 +25,10 @@ import uvicorn
 
 from api.app import create_app
 from api.auth import issue_token
-from caselog.application import CaseLog
-from caselog.config import store_config
-from caselog.demo import generate
+from application.application import CaseLog
+from application.demo import generate
 from projections.runner import ProjectionRunner
+from storage.config import store_config
 from tests.conftest import IN_CI, _drop_pg_database, _pg_database
 from tests.e2e.conftest import KEY, _free_port
 

@@ -14,8 +14,8 @@ import uvicorn
 
 from api.app import create_app
 from api.auth import issue_token
-from caselog.application import CaseLog
-from caselog.config import store_config
+from application.application import CaseLog
+from storage.config import store_config
 
 KEY = "e2e-secret-" + "x" * 40
 
@@ -43,7 +43,16 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def live(database_url: str) -> Iterator[Live]:
+def example_tariffs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``CASELOG_EXAMPLE_TARIFFS=1`` for the application ``live`` starts (it reads its
+    settings once, at start, so ``live`` sets this up first when a test asks for it)."""
+    monkeypatch.setenv("CASELOG_EXAMPLE_TARIFFS", "1")
+
+
+@pytest.fixture
+def live(request: pytest.FixtureRequest, database_url: str) -> Iterator[Live]:
+    if "example_tariffs" in request.fixturenames:
+        request.getfixturevalue("example_tariffs")
     app = CaseLog(store=store_config(database_url))
     asgi = create_app(app=app, jwt_key=KEY)
     port = _free_port()

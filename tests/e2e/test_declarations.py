@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import httpx
-import pytest
 
 from tests.e2e.conftest import Live
 
@@ -64,11 +63,6 @@ def contact(client: httpx.Client, live: Live, cid: str, day: str, minutes: int, 
             json={"occurred_on": day, "minutes": minutes, "kind": "direct", **kw},
         )
     )
-
-
-@pytest.fixture
-def example_tariffs(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CASELOG_EXAMPLE_TARIFFS", "1")
 
 
 def test_month_lines_sum_to_each_cases_consumption(

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from openpyxl import load_workbook
 
-from caselog.demo import generate
+from application.demo import generate
 from tests.e2e.conftest import Live
 
 CSV = "text/csv"

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from caselog.application import today
+from application.application import today
 from iwmo import codec
 from iwmo import examples as ex
 from iwmo.messages import Bericht, Retour
@@ -151,7 +151,7 @@ def test_resend_returns_the_first_retour_and_applies_nothing(
 def test_the_ledger_keeps_no_identity_of_a_refused_message_in_the_clear_R33(
     live: Live, client: httpx.Client, aanbieder: dict[str, str]
 ) -> None:
-    from projections.store import ViewStore
+    from storage.views import ViewStore
 
     # given a start of care for an assignment nobody knows: refused, and its retour repeats
     # the client's BSN and name
@@ -405,7 +405,7 @@ def test_withdrawn_start_and_stop_are_retractions_and_a_pause_ends_with_reason_2
 def forget_answers(live: Live) -> None:
     """As if the server died after applying but before recording the answer: the ledger
     has no row, so a resend runs the message again."""
-    from projections.store import ViewStore
+    from storage.views import ViewStore
 
     views = ViewStore(live.app.store)
     with views.transaction() as cur:
@@ -522,11 +522,10 @@ def test_the_whole_cycle_315_301_305_323_317_301_307_on_messages_only(
     client: httpx.Client,
     gemeente: dict[str, str],
     aanbieder: dict[str, str],
-    monkeypatch: pytest.MonkeyPatch,
+    example_tariffs: None,
 ) -> None:
     from iwmo.messages import Wmo323, Wmo325
 
-    monkeypatch.setenv("CASELOG_EXAMPLE_TARIFFS", "1")
     day = START - timedelta(days=10)
     assert codes(send(client, aanbieder, ex.wmo315("V1", day, "REF1", START))) == {"0200"}
     grant = ex.assignment("T1", START, END, referentie="REF1", decided=day)
@@ -580,7 +579,7 @@ def test_a_municipalitys_own_wmo325_is_recorded_per_line(
 ) -> None:
     from iwmo.inbound import declaration_answer
     from iwmo.messages import Wmo323, Wmo325
-    from projections.store import ViewStore
+    from storage.views import ViewStore
     from tests.unit.iwmo.test_codec import wmo323
 
     declaration: Wmo323 = wmo323()

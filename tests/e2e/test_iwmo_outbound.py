@@ -173,7 +173,7 @@ def test_feed_is_ordered_paged_and_each_fact_appears_once(live: Live, client: ht
 
 
 def live_services(live: Live):
-    from projections.store import ViewStore
+    from storage.views import ViewStore
 
     return ViewStore(live.app.store)
 
@@ -193,7 +193,7 @@ def test_an_erased_clients_message_cannot_be_built_410(live: Live, client: httpx
     cid = case_with_client(client, live, "o-3")
     aanbieder = live.token("provider")
     assert cid
-    from caselog.registry import ClientRegistry
+    from application.registry import ClientRegistry
 
     ClientRegistry(live_services(live)).erase("zou", "o-3", by="test")
     (msg,) = feed(client, aanbieder)["messages"]
@@ -204,11 +204,10 @@ def test_an_erased_clients_message_cannot_be_built_410(live: Live, client: httpx
 
 
 def test_the_declaration_cycle_declare_submit_correct(
-    live: Live, client: httpx.Client, monkeypatch
+    live: Live, client: httpx.Client, example_tariffs: None
 ) -> None:
     from iwmo.messages import Wmo323
 
-    monkeypatch.setenv("CASELOG_EXAMPLE_TARIFFS", "1")
     cid = case_with_client(client, live, "o-4")
     aanbieder = live.token("provider")
     ok(client.post(f"/v1/cases/{cid}/start", headers=aanbieder, json={"started_on": "2024-01-20"}))

@@ -196,7 +196,7 @@ def test_without_a_secret_hs256_is_off_when_a_jwks_is_configured(
     idp: tuple[IdentityProvider, str],
 ) -> None:
     from api.app import verifier_for
-    from caselog.settings import load_settings
+    from application.settings import load_settings
 
     verifier = verifier_for(load_settings())  # JWKS set, no CASELOG_JWT_SECRET
     assert verifier.hs_key is None

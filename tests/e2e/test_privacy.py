@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from application.registry import bsn_is_valid
 from caselog.cli import main
-from caselog.registry import bsn_is_valid
-from projections.store import ViewStore
+from storage.views import ViewStore
 from tests.e2e.conftest import Live
 
 BSN = "111222333"  # passes the eleven-check

@@ -11,9 +11,9 @@ from collections import Counter
 import httpx
 import pytest
 
-from caselog.application import CaseLog
-from caselog.config import store_config
+from application.application import CaseLog
 from domain.values import Actor
+from storage.config import store_config
 from tests.faults.conftest import Service, token
 
 pytestmark = pytest.mark.fault

@@ -12,10 +12,10 @@ import httpx
 import pytest
 
 from api.idempotency import PENDING
-from caselog.application import CaseLog
-from caselog.config import store_config
+from application.application import CaseLog
 from domain.values import Actor
-from projections.store import ViewStore
+from storage.config import store_config
+from storage.views import ViewStore
 from tests.faults.conftest import Service
 from tests.faults.test_crash_and_restart import PROVIDER, active_case
 

@@ -11,10 +11,10 @@ import time
 
 import pytest
 
-from caselog.application import CaseLog
-from caselog.config import store_config
-from caselog.demo import generate
+from application.application import CaseLog
+from application.demo import generate
 from projections.runner import ProjectionRunner
+from storage.config import store_config
 from tests.faults.conftest import ROOT
 from tests.integration.test_projection_runner import dump
 

@@ -14,13 +14,14 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from caselog.application import CaseLog, fast_project
-from caselog.config import store_config
+from application.application import CaseLog
 from domain import facts as f
 from domain.case import Case
 from domain.errors import DomainError
 from domain.state import fold
 from domain.values import Volume
+from storage.config import store_config
+from storage.eventstore import fast_project
 from tests.builders import indication, municipality, provider, referral
 
 START = date(2024, 1, 15)

@@ -8,11 +8,12 @@ from datetime import UTC, date, datetime, timedelta
 import msgspec
 import pytest
 
-from caselog.application import CaseLog, fast_project
-from caselog.config import store_config
+from application.application import CaseLog
 from domain import facts as f
 from domain.case import Case
 from domain.errors import CaseNotFound, RuleViolation, VersionMismatch
+from storage.config import store_config
+from storage.eventstore import fast_project
 from tests.builders import contact, indication, municipality, provider, referral
 
 UTC = UTC
@@ -119,7 +120,7 @@ def test_snapshots_do_not_change_the_state(store: CaseLog) -> None:
     assert list(store.snapshots.get(case_id)), "expected a snapshot every 100 events"
     replayed = store.repository.get(case_id)  # the library's own projector
     events = store.events.get(case_id)
-    from caselog.application import fast_project
+    from storage.eventstore import fast_project
 
     from_events = fast_project(None, events)
     assert from_events is not None

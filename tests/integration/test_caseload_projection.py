@@ -11,12 +11,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from caselog.application import CaseLog
-from caselog.config import store_config
-from caselog.demo import generate
+from application.application import CaseLog
+from application.demo import generate
 from projections.caseload import BadCursor, Filters, decode_cursor, encode_cursor, page
 from projections.runner import ProjectionRunner
-from projections.store import ViewStore
+from storage.config import store_config
+from storage.views import ViewStore
 from tests.builders import indication, municipality, referral
 
 TODAY = date(2030, 1, 1)

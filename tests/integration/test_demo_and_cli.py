@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from application.demo import generate
 from caselog.cli import main
-from caselog.demo import generate
 
 
 def test_demo_data_is_deterministic_and_covers_every_product() -> None:
@@ -44,9 +44,9 @@ def test_demo_loads_once_and_history_prints_the_case(
 def test_demo_clients_get_fictional_identities_so_iwmo_messages_can_be_built(
     database_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from caselog.config import store_config
-    from caselog.registry import ClientRegistry, bsn_is_valid
-    from projections.store import ViewStore
+    from application.registry import ClientRegistry, bsn_is_valid
+    from storage.config import store_config
+    from storage.views import ViewStore
 
     assert main(["--database-url", database_url, "demo", "--cases", "20"]) == 0
     assert "fictional client identities registered" in capsys.readouterr().out

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from api.idempotency import PENDING, IdempotencyStore
-from caselog.config import store_config
-from projections.store import ViewStore
+from storage.config import store_config
+from storage.views import ViewStore
 
 
 @pytest.fixture

@@ -18,9 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from caselog.application import CaseLog
-from caselog.config import store_config
-from caselog.demo import generate
+from application.application import CaseLog
+from application.demo import generate
 from domain import clock
 from domain import facts as f
 from domain.case import Case
@@ -28,6 +27,7 @@ from projections.kpi_cells import KEY_COLUMNS, cell
 from projections.kpis import Kpis
 from projections.queries import kpis, kpis_replayed
 from projections.runner import ProjectionRunner
+from storage.config import store_config
 from tests.builders import catalogue, indication, municipality, provider, referral
 from tests.conftest import _drop_pg_database, _pg_database
 

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from caselog.application import CaseLog
-from caselog.config import store_config
-from caselog.demo import generate
+from application.application import CaseLog
+from application.demo import generate
 from projections.runner import ProjectionRunner
-from projections.store import ViewStore
+from storage.config import store_config
+from storage.views import ViewStore
 
 TABLES = (
     "case_summary",
@@ -127,7 +127,7 @@ def test_a_parallel_rebuild_equals_a_sequential_catch_up(store: CaseLog) -> None
     # when it is rebuilt by three workers (PostgreSQL: processes by case range; SQLite: one)
     n = runner.rebuild(workers=3)
     # then every table holds the same rows and the positions are at the head
-    assert n == store.recorder.max_notification_id()
+    assert n == store.max_notification_id()
     assert dump_all(runner.views) == caught_up
 
 
@@ -167,7 +167,7 @@ def test_a_live_runner_ahead_of_the_rebuild_head_reads_again_from_it(store: Case
         live.run_until_current()
 
     ProjectionRunner(store, views=live.views).rebuild(["kpi_cells", "kpis"], before_swap=meanwhile)
-    head = store.recorder.max_notification_id()
+    head = store.max_notification_id()
     assert min(live.positions().values()) == head
     live.run_until_current()
     after = dump_all(live.views)
@@ -242,12 +242,12 @@ def test_a_rebuild_beside_a_running_runner_and_writers_equals_catch_up(store: Ca
             # writes while the new tables wait for the swap; the live runner applies
             # them to the old tables
             load(store, 3, seed=19)
-            live.wait_for(store.recorder.max_notification_id(), timeout=30)
+            live.wait_for(store.max_notification_id(), timeout=30)
 
         # when a rebuild runs beside it, and more is written after the swap
         ProjectionRunner(store).rebuild(workers=2, before_swap=meanwhile)
         load(store, 2, seed=20)
-        assert live.wait_for(store.recorder.max_notification_id(), timeout=60)
+        assert live.wait_for(store.max_notification_id(), timeout=60)
     finally:
         live.stop()
     # then the tables equal a replay of the whole log: nothing lost, nothing twice

@@ -9,16 +9,16 @@ from uuid import UUID
 import pytest
 from eventsourcing.application import AggregateNotFoundError
 
-from caselog.application import CaseLog
+from application.application import CaseLog
+from application.registry import retention_report
+from application.retention import _case_tables, destroy_case
 from caselog.cli import main
-from caselog.registry import retention_report
-from caselog.retention import _case_tables, destroy_case
 from domain import facts as f
 from domain.case import Case
 from domain.errors import CaseNotFound, RuleViolation
 from domain.values import Actor
 from projections.runner import ProjectionRunner
-from projections.store import ViewStore
+from storage.views import ViewStore
 from tests.builders import catalogue, indication, municipality, pieces, provider, referral
 
 SDD = catalogue("drechtsteden")

@@ -10,12 +10,12 @@ import msgspec
 import pytest
 from eventsourcing.persistence import StoredEvent
 
-from caselog.mapper import MsgspecMapper
 from domain import facts as f
 from domain.case import Case
 from domain.errors import InvalidValue, RuleViolation
 from projections.kpis import aggregate, summarise
 from projections.signals import signals
+from storage.mapper import MsgspecMapper
 from tests.builders import (
     catalogue,
     contact,

@@ -9,9 +9,9 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
-from caselog.mapper import MsgspecMapper
 from domain import facts as f
 from domain.case import Case
+from storage.mapper import MsgspecMapper
 from tests.builders import active_case, catalogue, contact, municipality, provider
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"

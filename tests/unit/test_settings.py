@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
 
-from caselog.config import ConfigError
-from caselog.settings import load_settings
+from application.settings import load_settings
+from storage.config import ConfigError
 
 
 def test_defaults_without_any_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -81,3 +82,34 @@ def test_a_bad_value_is_one_line_naming_the_variable(
     with pytest.raises(ConfigError, match=says) as caught:
         load_settings(env)
     assert "\n" not in str(caught.value)
+
+
+def test_the_application_reads_the_catalogue_folder_and_example_tariffs_once(
+    tmp_path: Path,
+) -> None:
+    # given a folder with one tenant's catalogue, and the example tariffs switched on
+    from application.settings import configured_catalogues
+    from domain.catalogue import CATALOGUE_DIR
+    from projections.pricing import price_on
+
+    (tmp_path / "zou.toml").write_text((CATALOGUE_DIR / "zou.toml").read_text())
+    env = {"CASELOG_CATALOGUE_DIR": str(tmp_path), "CASELOG_EXAMPLE_TARIFFS": "yes"}
+    # when the catalogues are loaded from those settings
+    cats = configured_catalogues(env)
+    # then they hold that folder's tenant, carrying the demo tariffs the pricing falls back to
+    assert cats.tenants == ["zou"]
+    _, source = price_on(cats.for_tenant("zou"), "02A05", date(2024, 2, 1))
+    assert source == "example"
+    # and without the switch the same product has no price (ZOU's catalogue names no rates)
+    plain = configured_catalogues({"CASELOG_CATALOGUE_DIR": str(tmp_path)})
+    assert price_on(plain.for_tenant("zou"), "02A05", date(2024, 2, 1)) == (None, "none")
+
+
+def test_a_catalogue_file_cannot_carry_example_prices(tmp_path: Path) -> None:
+    from domain.catalogue import CATALOGUE_DIR, CatalogueError, Catalogues
+
+    text = (CATALOGUE_DIR / "zou.toml").read_text()
+    price = '[[example_prices.02A05]]\nvalid_from = 2015-01-01\namount = "1.00"\n'
+    (tmp_path / "zou.toml").write_text(text + "\n" + price + 'per = "hour"\nsource = "x"\n')
+    with pytest.raises(CatalogueError, match="example_prices"):
+        Catalogues.load(tmp_path)

@@ -17,10 +17,10 @@ import msgspec
 import pytest
 from eventsourcing.persistence import StoredEvent
 
-from caselog.mapper import MsgspecMapper
 from domain import facts as f
 from domain.case import Case
 from domain.values import Actor, Goal, Volume
+from storage.mapper import MsgspecMapper
 
 EVENTS = Path(__file__).parent.parent / "fixtures" / "events"
 CASE_ID = UUID("0b3c1a52-4a0e-4c2c-9f51-2f1c0d5b7e11")

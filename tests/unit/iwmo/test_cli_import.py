@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from application.application import CaseLog
 from caselog import cli
-from caselog.application import CaseLog
-from caselog.config import store_config
 from iwmo import codec
 from iwmo import examples as ex
 from iwmo.cli import import_messages
-from projections.store import ViewStore
+from storage.config import store_config
+from storage.views import ViewStore
 
 START = date(2026, 1, 5)
 END = date(2026, 12, 31)

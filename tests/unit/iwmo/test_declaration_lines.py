@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -27,11 +26,8 @@ from tests.builders import (
 
 ZOU = catalogue("zou")
 SDD = catalogue("drechtsteden")
-
-
-@pytest.fixture
-def example_tariffs(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CASELOG_EXAMPLE_TARIFFS", "1")
+#: ZOU's catalogue with the invented demo tariffs (it names no hourly rates itself)
+ZOU_EXAMPLES = ZOU.with_example_tariffs()
 
 
 def lines(case: Case, cat=ZOU):
@@ -46,13 +42,13 @@ def test_hourly_line_volume_is_hours_rounded_on_the_period_total_at_least_one_IV
     assert declared_volume(75, "minute") == 75
 
 
-def test_month_line_carries_declarable_minutes_rate_and_amounts_R10(example_tariffs: None) -> None:
+def test_month_line_carries_declarable_minutes_rate_and_amounts_R10() -> None:
     # given 02A05 at the example tariff of 90.00 an hour and 100 minutes in February
     case = active_case()
     case.record(provider(), contact(date(2024, 2, 1), minutes=60), ZOU)
     case.record(provider(), contact(date(2024, 2, 9), minutes=40), ZOU)
     # when the lines are built
-    (line,) = [x for x in lines(case) if x.month == "2024-02"]
+    (line,) = [x for x in lines(case, ZOU_EXAMPLES) if x.month == "2024-02"]
     # then one line for the assignment, hours rounded on the total (100 min -> 2 h)
     assert (line.assignment_number, line.iwmo_category, line.iwmo_code) == (
         "TW-0001",
@@ -64,9 +60,7 @@ def test_month_line_carries_declarable_minutes_rate_and_amounts_R10(example_tari
     assert (line.period_start, line.period_end) == (date(2024, 2, 1), date(2024, 2, 29))
 
 
-def test_a_scale_change_splits_the_month_at_the_assignments_start_and_end_R30(
-    example_tariffs: None,
-) -> None:
+def test_a_scale_change_splits_the_month_at_the_assignments_start_and_end_R30() -> None:
     # given an afschaling on 15 March: TW-0001 withdrawn on the 14th, a new assignment after
     case = active_case()
     case.record(provider(), contact(date(2024, 3, 5), minutes=60), ZOU)
@@ -83,7 +77,7 @@ def test_a_scale_change_splits_the_month_at_the_assignments_start_and_end_R30(
     )
     case.record(provider(), contact(date(2024, 3, 20), minutes=30), ZOU)
     # then March has one line per assignment, each cut at the assignment's validity
-    march = [x for x in lines(case) if x.month == "2024-03"]
+    march = [x for x in lines(case, ZOU_EXAMPLES) if x.month == "2024-03"]
     assert [
         (x.assignment_number, x.period_start, x.period_end, x.declarable_minutes) for x in march
     ] == [
@@ -147,45 +141,39 @@ def test_2016_result_financing_declares_the_four_week_period_price_R02_R03() -> 
 def test_the_lines_of_a_month_sum_to_the_cases_consumption(
     contacts: list[tuple[int, int, str, str]], scale_day: int | None
 ) -> None:
-    import os
-
-    os.environ["CASELOG_EXAMPLE_TARIFFS"] = "1"
-    try:
-        case = active_case()
-        start = date(2024, 1, 20)
-        if scale_day is not None:
-            case.record(
-                municipality(),
-                f.ScaleChange(
-                    effective_on=start + timedelta(days=scale_day),
-                    product="02A05",
-                    volume=hours(2),
-                    assignment_number="TW-0002",
-                ),
-                ZOU,
-            )
-        for offset, minutes, kind, channel in contacts:
-            extra = {"professionals": 1, "participants": 3} if kind == "group" else {}
-            case.record(
-                provider(),
-                contact(
-                    start + timedelta(days=offset),
-                    minutes=minutes,
-                    kind=kind,
-                    channel=channel,
-                    **extra,
-                ),
-                ZOU,
-            )
-        months = consumption(case.state, case.entries, ZOU)
-        all_lines = lines(case)
-        for key, m in months.items():
-            mine = [x for x in all_lines if x.month == key]
-            assert sum(x.declarable_minutes for x in mine) == m.declarable_minutes
-            total = sum((Decimal(x.amount_due) for x in mine), Decimal("0.00"))
-            assert abs(total - Decimal(m.amount_due)) <= Decimal("0.01") * len(mine)
-            for x in mine:
-                assert x.period_start.strftime("%Y-%m") == key
-                assert x.volume == declared_volume(x.declarable_minutes, x.unit)
-    finally:
-        del os.environ["CASELOG_EXAMPLE_TARIFFS"]
+    case = active_case()
+    start = date(2024, 1, 20)
+    if scale_day is not None:
+        case.record(
+            municipality(),
+            f.ScaleChange(
+                effective_on=start + timedelta(days=scale_day),
+                product="02A05",
+                volume=hours(2),
+                assignment_number="TW-0002",
+            ),
+            ZOU,
+        )
+    for offset, minutes, kind, channel in contacts:
+        extra = {"professionals": 1, "participants": 3} if kind == "group" else {}
+        case.record(
+            provider(),
+            contact(
+                start + timedelta(days=offset),
+                minutes=minutes,
+                kind=kind,
+                channel=channel,
+                **extra,
+            ),
+            ZOU,
+        )
+    months = consumption(case.state, case.entries, ZOU_EXAMPLES)
+    all_lines = lines(case, ZOU_EXAMPLES)
+    for key, m in months.items():
+        mine = [x for x in all_lines if x.month == key]
+        assert sum(x.declarable_minutes for x in mine) == m.declarable_minutes
+        total = sum((Decimal(x.amount_due) for x in mine), Decimal("0.00"))
+        assert abs(total - Decimal(m.amount_due)) <= Decimal("0.01") * len(mine)
+        for x in mine:
+            assert x.period_start.strftime("%Y-%m") == key
+            assert x.volume == declared_volume(x.declarable_minutes, x.unit)

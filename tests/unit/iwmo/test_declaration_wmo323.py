@@ -3,14 +3,16 @@ declared month changes, each line judged with the standard's codes (SQLite and P
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
 from uuid import UUID
 
 import msgspec
 import pytest
 
-from caselog.application import CaseLog
-from caselog.registry import ClientErased, ClientRegistry, Identity
+from application.application import CaseLog
+from application.registry import ClientErased, ClientRegistry, Identity
+from application.settings import catalogues_in
 from domain import facts as f
 from domain.errors import RuleViolation
 from iwmo import codec
@@ -18,16 +20,12 @@ from iwmo.declaration import build_declaration
 from iwmo.declared import record_declaration
 from iwmo.messages import Wmo323
 from projections.runner import ProjectionRunner
-from projections.store import ViewStore
+from storage.config import store_config
+from storage.views import ViewStore
 from tests.builders import contact, indication, municipality, pieces, provider, referral
 
 FEB = "2024-02"
 TODAY = date(2024, 3, 5)
-
-
-@pytest.fixture
-def example_tariffs(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CASELOG_EXAMPLE_TARIFFS", "1")
 
 
 class World:
@@ -58,8 +56,15 @@ class World:
 
 
 @pytest.fixture
-def world(store: CaseLog, example_tariffs: None) -> World:
-    return World(store)
+def world(database_url: str) -> Iterator[World]:
+    """An application whose catalogues carry the invented demo tariffs (ZOU names no
+    hourly rates), as ``CASELOG_EXAMPLE_TARIFFS=1`` gives it."""
+    examples = catalogues_in(None, example_tariffs=True)
+    app = CaseLog(store=store_config(database_url), catalogues=examples)
+    try:
+        yield World(app)
+    finally:
+        app.close()
 
 
 def prestaties(message: Wmo323):
@@ -301,7 +306,6 @@ def test_an_erased_clients_declaration_cannot_be_built_410(world: World) -> None
 def test_the_cli_function_prints_the_same_wmo323_as_the_read(
     tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from caselog.config import store_config
     from iwmo.declaration import declaration_cli
 
     url = f"sqlite:///{tmp_path / 'cli.db'}"

@@ -12,14 +12,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from caselog.application import CaseLog
-from caselog.config import store_config
+from application.application import CaseLog
 from domain.values import Actor
 from iwmo import codec
 from iwmo import examples as ex
 from iwmo import messages as m
 from iwmo.inbound import Inbound, encode_answer
-from projections.store import ViewStore
+from storage.config import store_config
+from storage.views import ViewStore
 
 TODAY = date(2026, 11, 23)
 BASE = date(2026, 1, 1)

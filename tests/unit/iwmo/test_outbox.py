@@ -7,15 +7,15 @@ from datetime import date
 
 import pytest
 
-from caselog.application import CaseLog
-from caselog.demo import generate
-from caselog.registry import ClientRegistry, Identity
+from application.application import CaseLog
+from application.demo import generate
+from application.registry import ClientRegistry, Identity
 from domain import facts as f
 from iwmo import codec
 from iwmo.outbox import build
 from projections.outbox import OutboxProjection, feed, message_for
 from projections.runner import ProjectionRunner
-from projections.store import ViewStore
+from storage.views import ViewStore
 
 RELEVANT = {"WMO301", "WMO319", "WMO305", "WMO307", "WMO315", "WMO317"}
 

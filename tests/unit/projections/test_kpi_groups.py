@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from caselog.demo import generate
+from application.demo import generate
 from projections.kpi_groups import (
     GROUPS,
     UnknownGroup,

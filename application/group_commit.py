@@ -12,7 +12,8 @@ What stays exactly as before:
 - concurrency checks: each command's ``If-Match`` is checked against the version its
   predecessors in the batch produced; the store's unique (case, version) key still refuses
   a writer in another process, and then every command of the batch is run again on its
-  own (``CaseLog._attempt``), reloading the case;
+  own (the ``retry`` it was given: the application's single-command path), reloading
+  the case;
 - gap-free reading of the log: the recorder's insert path is unchanged;
 - a refused command (rule, scope, version) fails alone, having written nothing: rule checks
   run before an event is triggered, so a refused command leaves its case untouched.
@@ -29,18 +30,17 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import RecordConflictError
-
+from domain.case import Case
+from domain.catalogue import Catalogue
 from domain.errors import AlreadyApplied, VersionMismatch
+from domain.state import CaseState
 from domain.values import Actor
+from storage.eventstore import RecordConflictError
 
-if TYPE_CHECKING:
-    from caselog.application import CaseLog
-    from domain.case import Case
-    from domain.catalogue import Catalogue
+Command = Callable[[Case, Catalogue], None]
 
 
 @dataclass
@@ -48,7 +48,7 @@ class Job:
     case_id: UUID
     actor: Actor
     expected: int | None
-    command: Callable[[Case, Catalogue], None]
+    command: Command
     done: threading.Event = field(default_factory=threading.Event)
     version: int | None = None
     error: BaseException | None = None
@@ -59,8 +59,33 @@ class Tainted(Exception):
 
 
 class GroupCommitter:
-    def __init__(self, app: CaseLog, max_batch: int = 256, cache_size: int = 1000) -> None:
-        self.app = app
+    """The writer thread. It is given what it needs from the application as callables:
+
+    - ``load(case_id, actor)``: the case from the store (scope checked);
+    - ``check_scope(state, actor, case_id)``: refuses an actor outside the case's scope;
+    - ``catalogue(tenant)``: the tenant's contract catalogue;
+    - ``save(*cases)``: one transaction for all cases (``RecordConflictError`` when another
+      process wrote to one of them first);
+    - ``retry(case_id, actor, expected, command)``: one command on its own, reloading its
+      case on a conflict; the new version.
+    """
+
+    def __init__(
+        self,
+        *,
+        load: Callable[[UUID, Actor], Case],
+        check_scope: Callable[[CaseState, Actor, UUID], None],
+        catalogue: Callable[[str], Catalogue],
+        save: Callable[..., Any],
+        retry: Callable[[UUID, Actor, int | None, Command], int],
+        max_batch: int = 256,
+        cache_size: int = 1000,
+    ) -> None:
+        self._load = load
+        self._check_scope = check_scope
+        self._catalogue = catalogue
+        self._save = save
+        self._retry = retry
         self.max_batch = max_batch
         self.cache_size = cache_size
         self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
@@ -104,7 +129,7 @@ class GroupCommitter:
         if cached is not None:
             self._cache.move_to_end(case_id)
             return cached  # the caller checks the scope
-        return self.app._load(case_id, actor)
+        return self._load(case_id, actor)
 
     def _remember(self, case: Any) -> None:
         self._cache[case.id] = case
@@ -122,7 +147,7 @@ class GroupCommitter:
                 self._apply(job, cases, applied)
             if cases:
                 try:
-                    self.app.save(*cases.values())
+                    self._save(*cases.values())
                 except RecordConflictError:
                     self._one_by_one(cases, applied)
                 except BaseException as e:  # the store failed: nothing of the batch is saved
@@ -143,11 +168,11 @@ class GroupCommitter:
         try:
             case = cases.get(job.case_id) or self._case(job.case_id, job.actor)
             before = len(case.pending_events)
-            self.app._check_scope(case.state, job.actor, job.case_id)
+            self._check_scope(case.state, job.actor, job.case_id)
             case.check_new_request(job.actor)  # a retry gets its first version, not a 412
             if job.expected is not None and case.version != job.expected:
                 raise VersionMismatch(job.expected, case.version)
-            job.command(case, self.app.catalogues.for_tenant(case.state.tenant))
+            job.command(case, self._catalogue(case.state.tenant))
         except AlreadyApplied as e:
             job.version = e.version
             return
@@ -173,6 +198,6 @@ class GroupCommitter:
             if job.error is not None:
                 continue
             try:
-                job.version = self.app._attempt(job.case_id, job.actor, job.expected, job.command)
+                job.version = self._retry(job.case_id, job.actor, job.expected, job.command)
             except BaseException as e:
                 job.error = e

@@ -45,7 +45,7 @@ class _Wire:
         hints = typing.get_type_hints(cls)
         fields = [fl for fl in dataclasses.fields(cls) if fl.name not in _SKIP]
         self.names = tuple(fl.name for fl in fields)
-        spec = []
+        spec: list[tuple[str, Any] | tuple[str, Any, Any]] = []
         for fl in fields:
             if fl.default is not dataclasses.MISSING:
                 spec.append((fl.name, hints[fl.name], fl.default))
@@ -65,7 +65,8 @@ def _wire(cls: type) -> _Wire:
 
 @cache
 def _resolve(topic: str) -> type:
-    return resolve_topic(topic)
+    cls: type = resolve_topic(topic)
+    return cls
 
 
 @cache
@@ -83,7 +84,7 @@ class MsgspecMapper(Mapper[UUID]):
         super().__init__(transcoder or NoTranscoder(), compressor=compressor, cipher=cipher)
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
-        cls = type(domain_event)
+        cls: type = type(domain_event)
         wire = _wire(cls)
         d = domain_event.__dict__
         payload = {name: d[name] for name in wire.names}
@@ -118,10 +119,11 @@ class MsgspecMapper(Mapper[UUID]):
             )
             raise MapperDeserialisationError(msg) from e
         state = {name: getattr(payload, name) for name in wire.names}
-        convert = find_id_convertor(cls, type(stored_event.originator_id))
+        id_type: type = type(stored_event.originator_id)
+        convert = find_id_convertor(cls, id_type)
         state["originator_id"] = convert(stored_event.originator_id)
         state["originator_version"] = stored_event.originator_version
-        event = object.__new__(cls)
+        event: Any = object.__new__(cls)
         object.__setattr__(event, "__dict__", state)
         return event
 
@@ -130,7 +132,7 @@ class MsgspecMapper(Mapper[UUID]):
         """Typed decode; a payload of an older class_version goes through the upcasters."""
         if wire.class_version > 1:
             try:
-                payload = wire.decoder.decode(data)
+                payload: Any = wire.decoder.decode(data)
                 if payload.class_version == wire.class_version:
                     return payload
             except msgspec.ValidationError:

@@ -14,53 +14,45 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 from zoneinfo import ZoneInfo
 
 import msgspec
-from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import RecordConflictError
 
-from caselog.config import StoreConfig, store_config
-from caselog.group_commit import GroupCommitter, Job
-from caselog.mapper import MsgspecMapper
-from caselog.timeline import HeadCache, TimelineCache
+from application.group_commit import GroupCommitter, Job
+from application.settings import configured_catalogues
+from application.timeline import HeadCache, TimelineCache
 from domain import facts as f
 from domain.case import Case, CorrectionAsPosted
-from domain.catalogue import Catalogue, Catalogues, default_catalogues
+from domain.catalogue import Catalogue, Catalogues
 from domain.errors import AlreadyApplied, CaseNotFound, DomainError, VersionMismatch
 from domain.rules import convert_awbz
 from domain.state import CaseState
 from domain.values import Actor
+from projections.ports import CaseReader, CaseSource
+from storage.config import StoreConfig, store_config
+from storage.eventstore import (
+    AggregateNotFoundError,
+    CaseStore,
+    RecordConflictError,
+)
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 MAX_ATTEMPTS = 20
 LOCK_STRIPES = 64
-_PG_SCHEMA_LOCK = 7_231_604_226  # advisory lock id for creating the event store's tables
 
 
 class ConcurrencyExhausted(DomainError):
     """The case kept changing under the command; the client may retry."""
 
 
-def fast_project(aggregate: Case | None, events: Iterable[Any]) -> Case | None:
-    """Apply events without the library's per-event Protocol assertion (~16 us each)."""
-    for event in events:
-        aggregate = event.mutate(aggregate)
-    return aggregate
-
-
 def today() -> date:
     return datetime.now(AMSTERDAM).date()
 
 
-class CaseLog(Application[UUID]):
+class CaseLog(CaseStore):
     """Event-sourced case log for Wmo individual guidance."""
-
-    name = "caselog"
-    snapshotting_intervals: ClassVar[dict[type, int]] = {Case: 100}
-    snapshot_class = Case.Snapshot
 
     def __init__(
         self,
@@ -70,73 +62,25 @@ class CaseLog(Application[UUID]):
         catalogues: Catalogues | None = None,
         group_commit: bool = True,
     ) -> None:
-        self.store = store or store_config()
         # Writers in this process queue per case (striped locks) instead of racing to a
         # conflict; the store's version check still guards writers in other processes.
         self._stripes = [threading.Lock() for _ in range(LOCK_STRIPES)]
-        self.catalogues = catalogues or default_catalogues()
-        settings = {**self.store.env, **(env or {})}
-        own_schema = self.store.kind == "postgres" and "CREATE_TABLE" not in settings
-        if own_schema:  # see _create_pg_tables
-            settings["CREATE_TABLE"] = "n"
-        super().__init__(settings)
-        if own_schema:
-            self._create_pg_tables()
-        self._committer = GroupCommitter(self) if group_commit else None
+        # the settings are read once, here: the domain and the projections read none
+        self.catalogues = catalogues or configured_catalogues()
+        super().__init__(store or store_config(), env)
+        self._committer = (
+            GroupCommitter(
+                load=self._load,
+                check_scope=self._check_scope,
+                catalogue=self.catalogue,
+                save=self.save,
+                retry=self._attempt,
+            )
+            if group_commit
+            else None
+        )
         self.timelines = TimelineCache(self)
         self.heads = HeadCache(self)
-
-    def _create_pg_tables(self) -> None:
-        """Create the event store's tables, idempotent and without errors in the server's log.
-
-        The library creates its composite type with a bare ``CREATE TYPE`` and swallows
-        "already exists", which PostgreSQL logs as an ERROR at every start (two recorders:
-        two errors), and processes starting together race on the catalogue. Here one
-        transaction under an advisory lock creates each type only when it is missing, then
-        runs the library's other statements (all ``IF NOT EXISTS``)."""
-        recorders: list[Any] = [self.recorder]
-        if self.snapshots is not None:
-            recorders.append(self.snapshots.recorder)
-        datastore = self.recorder.datastore  # type: ignore[attr-defined]
-        with datastore.transaction(commit=True) as curs:
-            curs.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_SCHEMA_LOCK,))
-            for recorder in recorders:
-                # pg_type itself, read after the lock is granted: a name lookup
-                # (to_regtype) may answer from this session's stale catalogue cache
-                curs.execute(
-                    "SELECT count(*) AS found FROM pg_type t JOIN pg_namespace n "
-                    "ON n.oid = t.typnamespace WHERE t.typname = %s AND n.nspname = %s",
-                    (recorder.stored_event_type_name, datastore.schema),
-                )
-                row = curs.fetchone()
-                if not row["found"]:
-                    for statement in recorder.sql_create_statements:
-                        if "CREATE TYPE" in statement.as_string():
-                            curs.execute(statement, prepare=False)
-                recorder._create_table(curs)
-        datastore.register_type_adapters()
-
-    def _take_snapshots(self, processing_event: Any) -> None:
-        """Snapshot the case just saved, as it is in memory, when the save reached or crossed
-        a multiple of the interval. The library's default reloads the case from the store
-        at that version first (a snapshot decode plus up to 100 events replayed with the
-        slow projector) inside the writer's batch: a cost that grew with the case."""
-        interval = self.snapshotting_intervals.get(Case)
-        if self.snapshots is None or not interval:
-            return
-        crossed = {
-            e.originator_id for e in processing_event.events if e.originator_version % interval == 0
-        }
-        snapshots = [
-            Case.Snapshot.take(case)
-            for case_id, case in processing_event.aggregates.items()
-            if case_id in crossed and isinstance(case, Case)
-        ]
-        if snapshots:
-            self.snapshots.put(snapshots)
-
-    def construct_mapper(self) -> MsgspecMapper:  # type: ignore[override]
-        return MsgspecMapper(compressor=self.factory.compressor(), cipher=self.factory.cipher())
 
     # --- commands ------------------------------------------------------------------------
 
@@ -344,53 +288,21 @@ class CaseLog(Application[UUID]):
         for case in cases:
             batch.append(case)
             if len(batch) >= chunk:
-                saved += self._save_batch(batch)
+                saved += self.save_in_bulk(batch)
                 batch = []
         if batch:
-            saved += self._save_batch(batch)
+            saved += self.save_in_bulk(batch)
         return saved
-
-    def _save_batch(self, batch: list[Case]) -> int:
-        count = sum(len(c.pending_events) for c in batch)
-        if self.store.kind == "postgres":
-            self._copy_batch(batch)
-        else:
-            self.save(*batch)
-        return count
-
-    def _copy_batch(self, batch: list[Case]) -> None:
-        """PostgreSQL bulk path: binary COPY into the events table under the recorder's own
-        table lock (so readers of the log still never skip a row), then a snapshot of every
-        case long enough to need one. One transaction per batch."""
-        stored = [self.mapper.to_stored_event(e) for case in batch for e in case.collect_events()]
-        recorder: Any = self.recorder
-        table = f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
-        statement = (
-            f"COPY {table} (originator_id, originator_version, topic, state) "
-            "FROM STDIN (FORMAT BINARY)"
-        )
-        with (
-            recorder.datastore.get_connection() as conn,
-            conn.transaction(),
-            conn.cursor() as cur,
-        ):
-            recorder._lock_table(cur)
-            recorder._notify_channel(cur)
-            with cur.copy(statement) as copy:
-                copy.set_types(["uuid", "int8", "text", "bytea"])
-                for e in stored:
-                    copy.write_row((e.originator_id, e.originator_version, e.topic, e.state))
-        interval = self.snapshotting_intervals.get(Case, 0)
-        if self.snapshots is not None and interval:
-            snapshots = [Case.Snapshot.take(c) for c in batch if c.version >= interval]
-            if snapshots:
-                self.snapshots.put(snapshots)
 
     # --- queries --------------------------------------------------------------------
 
+    def catalogue(self, tenant: str) -> Catalogue:
+        """The tenant's contract catalogue (C-03: a tenant without one is refused)."""
+        return self.catalogues.for_tenant(tenant)
+
     def _load(self, case_id: UUID, actor: Actor, version: int | None = None) -> Case:
         try:
-            case: Case = self.repository.get(case_id, version=version, projector_func=fast_project)
+            case = self.load_case(case_id, version)
         except AggregateNotFoundError:
             raise CaseNotFound(f"case {case_id} not found") from None
         self._check_scope(case.state, actor, case_id)
@@ -400,7 +312,7 @@ class CaseLog(Application[UUID]):
         """The tenant a case belongs to, for operator tools that act on the system's own
         authority (never exposed over HTTP)."""
         try:
-            case: Case = self.repository.get(case_id, projector_func=fast_project)
+            case = self.load_case(case_id)
         except AggregateNotFoundError:
             raise CaseNotFound(f"case {case_id} not found") from None
         return case.state.tenant
@@ -426,7 +338,7 @@ class CaseLog(Application[UUID]):
 
         A case's tenant and provider never change (the referral is not correctable), so the
         scope is checked on the version that is read. Reads of a past version or instant go
-        through the time-travel cache (``caselog.timeline``); reads of the head through the
+        through the time-travel cache (``application.timeline``); reads of the head through the
         head cache (a kept copy plus the events after it). The case returned is shared
         with other readers: never change it."""
         if version is None and as_of is None:
@@ -461,12 +373,18 @@ class CaseLog(Application[UUID]):
     ) -> list[Any]:
         """Every event of the case, oldest first (up to ``as_of`` when given)."""
         self.get_case(case_id, actor)  # scope
-        events = self.events.get(case_id)
+        events = self.case_events(case_id)
         if as_of is None:
-            return list(events)
+            return events
         return [e for e in events if e.timestamp <= as_of]
 
     def iter_events(self, start: int = 1, limit: int = 1000) -> Iterator[Any]:
         """The whole log in notification order, for projections and audits."""
-        for n in self.recorder.select_notifications(start=start, limit=limit):
-            yield n, self.mapper.to_domain_event(n)
+        for n in self.select_notifications(start, limit):
+            yield n, self.to_domain_event(n)
+
+
+if TYPE_CHECKING:  # the projections read through these ports; mypy checks CaseLog fits them
+
+    def _fits_the_projections_ports(app: CaseLog) -> tuple[CaseSource, CaseReader]:
+        return app, app

@@ -21,18 +21,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
-
-
-def clone(case: Any) -> Any:
-    """A copy that can be advanced without touching the original (facts and state are
-    immutable; only the entries list and pending events are per copy)."""
-    new = object.__new__(type(case))
-    new.__dict__.update(case.__dict__)
-    new.entries = list(case.entries)
-    new.requests = dict(case.requests)
-    new._pending_events = []
-    return new
+from storage.eventstore import AggregateNotFoundError, CaseStore
+from storage.eventstore import fresh_copy as clone
 
 
 class Timeline:
@@ -72,7 +62,7 @@ class Timeline:
 
 
 class TimelineCache:
-    def __init__(self, app: Any, cases: int = 64, every: int = 20) -> None:
+    def __init__(self, app: CaseStore, cases: int = 64, every: int = 20) -> None:
         self.app = app
         self.every = every
         self.size = cases
@@ -89,9 +79,9 @@ class TimelineCache:
             while len(self._lines) > self.size:
                 self._lines.popitem(last=False)
         with line.lock:
-            stored = self.app.events.recorder.select_events(case_id, gt=line.version or None)
+            stored = self.app.stored_events_after(case_id, line.version)
             if stored:
-                line.extend([self.app.mapper.to_domain_event(s) for s in stored])
+                line.extend([self.app.to_domain_event(s) for s in stored])
         if not line.version:
             with self._lock:
                 self._lines.pop(case_id, None)
@@ -110,7 +100,7 @@ class HeadCache:
     changed afterwards (new events go to a new copy), so readers need no lock.
     """
 
-    def __init__(self, app: Any, cases: int = 512) -> None:
+    def __init__(self, app: CaseStore, cases: int = 512) -> None:
         self.app = app
         self.size = cases
         self._cases: OrderedDict[UUID, Any] = OrderedDict()
@@ -121,13 +111,11 @@ class HeadCache:
         with self._lock:
             case = self._cases.get(case_id)
         if case is None:
-            from caselog.application import fast_project
-
-            case = self.app.repository.get(case_id, projector_func=fast_project)
+            case = self.app.load_case(case_id)
         else:
             # from the kept version itself: a case destroyed after its retention term (R-33,
             # possibly by another process) has no events left and must not be served
-            stored = self.app.events.recorder.select_events(case_id, gt=case.version - 1)
+            stored = self.app.stored_events_after(case_id, case.version - 1)
             if not stored:
                 with self._lock:
                     self._cases.pop(case_id, None)
@@ -135,7 +123,7 @@ class HeadCache:
             if len(stored) > 1:
                 case = clone(case)
                 for s in stored[1:]:
-                    case = self.app.mapper.to_domain_event(s).mutate(case)
+                    case = self.app.to_domain_event(s).mutate(case)
         with self._lock:
             kept = self._cases.get(case_id)
             if kept is None or kept.version < case.version:

@@ -3,20 +3,23 @@
 The process environment wins over ``.env`` (read from the working directory, or the file
 ``CASELOG_ENV_FILE`` names). Values are converted and checked once, at start-up; a bad
 value stops the service or command with one line naming the variable and what it takes.
-``.env`` values are exported into the environment (without overriding), so the few modules
-that read a variable themselves (the catalogue folder, the example tariffs) see them too.
+``.env`` values are exported into the environment (without overriding), so an application
+built later in the process (``configured_catalogues``) sees them too. The domain and the
+projections read no environment: the application passes the catalogues down.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
 
 import msgspec
 
-from caselog.config import DEFAULT_DATABASE_URL, ConfigError, store_config
+from domain.catalogue import Catalogues
+from storage.config import DEFAULT_DATABASE_URL, ConfigError, store_config
 
 PREFIX = "CASELOG_"
 LogLevel = Literal["debug", "info", "warning", "error"]
@@ -129,3 +132,20 @@ def _explain(e: msgspec.ValidationError) -> str:
         "example_tariffs": "1 or 0",
     }.get(name, "")
     return f"{PREFIX}{name.upper()}: {message}" + (f"; {hint}" if hint else "")
+
+
+@cache
+def catalogues_in(directory: str | None, *, example_tariffs: bool = False) -> Catalogues:
+    """The contract catalogues of a folder (the bundled ones for None), loaded once; with
+    ``example_tariffs``, carrying the invented demo tariffs (``projections.pricing``)."""
+    return Catalogues.load(Path(directory) if directory else None, example_tariffs=example_tariffs)
+
+
+def configured_catalogues(environ: Mapping[str, str] | None = None) -> Catalogues:
+    """The catalogues the environment names: ``CASELOG_CATALOGUE_DIR`` (the bundled folder
+    when unset) and ``CASELOG_EXAMPLE_TARIFFS`` (demo data). Read by the application when
+    it starts, and passed down."""
+    environ = os.environ if environ is None else environ
+    directory = environ.get(PREFIX + "CATALOGUE_DIR") or None
+    examples = _BOOLS.get(environ.get(PREFIX + "EXAMPLE_TARIFFS", "").strip().lower(), False)
+    return catalogues_in(directory, example_tariffs=examples)

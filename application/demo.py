@@ -25,9 +25,10 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from application.settings import configured_catalogues
 from domain import facts as f
 from domain.case import Case
-from domain.catalogue import Catalogue, Catalogues, default_catalogues
+from domain.catalogue import Catalogue, Catalogues
 from domain.clock import recorded_at
 from domain.errors import RuleViolation
 from domain.rules import add_months, convert_awbz
@@ -115,7 +116,7 @@ class _Writer:
 
 def generate(cases: int, seed: int = 2022, catalogues: Catalogues | None = None) -> Iterator[Case]:
     """Yield ``cases`` case aggregates with their pending events, deterministically."""
-    catalogues = catalogues or default_catalogues()
+    catalogues = catalogues or configured_catalogues()
     rng = random.Random(seed)
     returning: list[tuple[str, str, date]] = []
     for n in range(cases):
@@ -431,7 +432,7 @@ def register_demo_identities(views: Any) -> int:
     """Give every demo client a fictional identity in the encrypted client registry (R-33),
     so that iWmo messages and declarations can be built from the demo data. Clients that
     already have one are left alone."""
-    from caselog.registry import ClientExists, ClientRegistry, Identity
+    from application.registry import ClientExists, ClientRegistry, Identity
 
     registry = ClientRegistry(views)
     clients = views.query("SELECT DISTINCT tenant, client_ref FROM case_summary ORDER BY 1, 2", ())

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from domain.errors import DomainError, InvalidValue
 from domain.values import bsn_is_valid
-from projections.store import ViewStore
+from storage.views import ViewStore
 
 
 class ClientNotFound(DomainError):

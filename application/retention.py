@@ -2,10 +2,10 @@
 
 A Wmo support file is kept 15 years, 5 where no provision was granted (municipal selection
 list 2020, result 3.1.5); after that it must really be destroyed, event log included. The
-client's identity already sits apart and is crypto-shredded (``caselog.registry``); the
+client's identity already sits apart and is crypto-shredded (``application.registry``); the
 case's own events hold health data too (ZRM scores, goals, free-text reports), so
 :func:`destroy_case` deletes the case's stored events and snapshots and every read-model
-row of the case, once, and only when :func:`caselog.registry.retention_report` lists the
+row of the case, once, and only when :func:`application.registry.retention_report` lists the
 case as past its term on the day of destruction (never earlier: refused with R-33).
 
 This is the one place where rows leave the append-only log, by law; the log's other cases
@@ -20,18 +20,17 @@ Run it with ``caselog retention report`` and ``caselog retention destroy`` (docs
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 from uuid import UUID
 
 import msgspec
 import structlog
 
-from caselog.application import CaseLog
-from caselog.registry import RetentionRow, retention_report
+from application.application import CaseLog
+from application.registry import RetentionRow, retention_report
 from domain.errors import RuleViolation
-from projections.store import ViewStore
+from storage.views import ViewStore
 
-log = structlog.get_logger("caselog.retention")
+log = structlog.get_logger("application.retention")
 
 
 class Destroyed(msgspec.Struct, kw_only=True):
@@ -61,26 +60,6 @@ def _case_tables(views: ViewStore) -> list[str]:
     )
 
 
-def _delete_stored(recorder: Any, case_id: UUID, postgres: bool) -> int:
-    """Delete a case's rows from one eventsourcing recorder's table; the count deleted."""
-    if postgres:
-        table = f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
-        key: Any = case_id
-        mark = "%s"
-    else:
-        table = f'"{recorder.events_table_name}"'
-        key, mark = case_id.hex, "?"
-    where = f"WHERE originator_id = {mark}"
-    with recorder.datastore.transaction(commit=True) as cur:
-        if not postgres:
-            cur.execute("PRAGMA secure_delete = ON")
-        cur.execute(f"SELECT COUNT(*) FROM {table} {where}", (key,))  # noqa: S608
-        row = cur.fetchone()
-        count = int(row[0] if not isinstance(row, dict) else next(iter(row.values())))
-        cur.execute(f"DELETE FROM {table} {where}", (key,))  # noqa: S608
-    return count
-
-
 def destroy_case(
     app: CaseLog, views: ViewStore, case_id: UUID, by: str, today: date | None = None
 ) -> Destroyed:
@@ -92,9 +71,7 @@ def destroy_case(
     )
     if due is None:
         raise RuleViolation("R-33", f"case {case_id} is not past its retention term on {today}")
-    postgres = app.store.kind == "postgres"
-    events = _delete_stored(app.recorder, case_id, postgres)
-    snapshots = _delete_stored(app.snapshots.recorder, case_id, postgres) if app.snapshots else 0
+    events, snapshots = app.delete_case(case_id)
     rows = 0
     with views.transaction() as cur:
         if not views.is_postgres:

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from caselog.config import StoreConfig
+from storage.config import StoreConfig
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 _PG_LOCK_ID = 7_231_604_225  # advisory lock id for migrations
