@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 from uuid import UUID
 
@@ -24,6 +25,7 @@ from application.application import CaseLog
 from domain.errors import CaseNotFound, DomainError
 from domain.values import Actor
 from projections.runner import ProjectionRunner
+from projections.stored_reads import StoredReads
 from storage.views import ViewStore
 
 log = structlog.get_logger("caselog.api")
@@ -47,6 +49,16 @@ class Services:
         """Read-your-writes: wait (bounded) until the projection runner has passed the head
         of the log, so a read after a write sees it."""
         self.runner.wait_for(self.app.max_notification_id(), timeout=timeout)
+
+    def reached(self, position: int, timeout: float = 2.0) -> bool:
+        """Read-your-writes for one case: wait (bounded) until the projection runner has
+        passed ``position`` (the notification of the case's last event); False on timeout."""
+        return self.runner.wait_for(position, timeout=timeout)
+
+    @cached_property
+    def stored(self) -> StoredReads:
+        """Case, entitlement and consumption reads from the stored rows."""
+        return StoredReads(self.views, self.app.events_table())
 
     def mark_store_down(self, seconds: float = 5.0) -> None:
         self.store_down_until = time.monotonic() + seconds

@@ -321,10 +321,13 @@ class CaseLog(CaseStore):
     def _check_scope(state: CaseState, actor: Actor, case_id: UUID) -> None:
         """Everyone sees only their tenant; providers only their own cases (404, not 403,
         so existence does not leak)."""
-        if state.tenant != actor.tenant or (
-            actor.role == "provider" and state.provider != actor.provider
-        ):
+        if not CaseLog.in_scope(state.tenant, state.provider, actor):
             raise CaseNotFound(f"case {case_id} not found")
+
+    @staticmethod
+    def in_scope(tenant: str, provider: str, actor: Actor) -> bool:
+        """Whether ``actor`` may see a case of this tenant and provider."""
+        return tenant == actor.tenant and (actor.role != "provider" or provider == actor.provider)
 
     def get_case(
         self,

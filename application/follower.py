@@ -14,7 +14,7 @@ import threading
 import structlog
 
 from application.application import CaseLog
-from projections.runner import ProjectionRunner
+from projections.runner import RUNNER_PID_ENV, ProjectionRunner, wake_on_signal
 
 log = structlog.get_logger("caselog.projections")
 
@@ -47,6 +47,7 @@ class RunnerProcess:
 
     def start(self) -> None:
         self.proc = self._spawn()
+        os.environ[RUNNER_PID_ENV] = str(self.proc.pid)  # readers wake it (and workers forked)
         self._watch = threading.Thread(target=self._supervise, name="runner-watch", daemon=True)
         self._watch.start()
 
@@ -55,6 +56,7 @@ class RunnerProcess:
             if self.proc is not None and self.proc.poll() is not None:
                 log.warning("projection_runner_exited", code=self.proc.returncode)
                 self.proc = self._spawn()
+                os.environ[RUNNER_PID_ENV] = str(self.proc.pid)
 
     def stop(self) -> None:
         self._stop.set()
@@ -74,12 +76,17 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import signal
 
+    # first, before any thread starts: a wake (SIGUSR1) is only ever taken by the wake
+    # thread below, never delivered with its default action (which would end the process)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
     p = argparse.ArgumentParser(prog="python -m application.follower")
     p.add_argument("--parent", type=int, required=True)
     args = p.parse_args(argv)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop like Ctrl-C
     app = CaseLog(group_commit=False)
     runner = ProjectionRunner(app)
+    waker = threading.Thread(target=wake_on_signal, args=(runner,), name="wake", daemon=True)
+    waker.start()
     try:
         runner.follow(parent=args.parent)
     finally:

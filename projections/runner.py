@@ -21,6 +21,7 @@ insert so ids commit in order).
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 from collections import Counter, OrderedDict
@@ -35,6 +36,7 @@ import structlog
 
 from domain.case import Case
 from domain.catalogue import Catalogue
+from projections.case_doc import CaseDocProjection
 from projections.caseload import CaseloadProjection
 from projections.consumption import MonthConsumption, consumption
 from projections.declarations import DeclarationProjection
@@ -194,6 +196,7 @@ ALL: tuple[Projection, ...] = (
     CaseloadProjection(),
     DeclarationProjection(),
     KpiCellProjection(),
+    CaseDocProjection(),
 )
 
 
@@ -474,6 +477,7 @@ class ProjectionRunner:
     def wait_for(self, position: int, timeout: float = 2.0) -> bool:
         """Block until every projection reached ``position`` (read-your-writes)."""
         deadline = time.monotonic() + timeout
+        pause = 0.002
         while min(self.positions().values()) < position:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -481,8 +485,10 @@ class ProjectionRunner:
             if self._thread is None and not self.external:
                 self.run_until_current()
                 continue
-            if self._thread is None:  # another process runs the projections: poll
-                time.sleep(min(remaining, 0.02))
+            if self._thread is None:  # another process runs the projections: wake it, poll
+                wake_runner_process()
+                time.sleep(min(remaining, pause))
+                pause = min(0.02, pause * 2)
                 continue
             self._wake.set()
             with self._advanced:
@@ -539,6 +545,66 @@ class ProjectionRunner:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+
+
+#: the pid of the runner child of ``caselog serve`` (``RunnerProcess``), for the processes
+#: that serve beside it: they wake it with SIGUSR1 when a reader waits for its own write
+RUNNER_PID_ENV = "CASELOG_RUNNER_PID"
+#: at most one wake signal per this many seconds from one process
+WAKE_EVERY = 0.005
+_wake_lock = threading.Lock()
+_last_wake = 0.0
+
+
+def wake_runner_process() -> bool:
+    """End the pause of the runner process named by ``CASELOG_RUNNER_PID`` (SIGUSR1), so a
+    reader waiting for its own write waits for one catch-up instead of up to ``max_pause``.
+
+    Sent only to a process that is our runner and is ready for it: its command line runs
+    ``application.follower`` and it blocks or catches SIGUSR1 (read from ``/proc``; where there
+    is no ``/proc`` nothing is sent and the reader polls). So a pid that is gone or was
+    reused by another program is never signalled (SIGUSR1's default action would end it),
+    nor a runner still starting. At most one signal per ``WAKE_EVERY`` seconds per process:
+    a runner woken once catches up with every write committed before it runs."""
+    global _last_wake
+    raw = os.environ.get(RUNNER_PID_ENV, "")
+    if not raw.isdigit() or not hasattr(signal, "SIGUSR1"):
+        return False
+    with _wake_lock:
+        now = time.monotonic()
+        if now - _last_wake < WAKE_EVERY:
+            return False
+        _last_wake = now
+    pid = int(raw)
+    if not _is_runner(pid):
+        return False
+    try:
+        os.kill(pid, signal.SIGUSR1)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def _is_runner(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            if b"application.follower" not in fh.read():
+                return False
+        with open(f"/proc/{pid}/status") as fh:
+            masks = dict(line.split(":", 1) for line in fh if line.startswith(("SigBlk", "SigCgt")))
+    except OSError:
+        return False
+    bit = 1 << (signal.SIGUSR1 - 1)
+    return any(int(m.strip(), 16) & bit for m in masks.values())
+
+
+def wake_on_signal(runner: ProjectionRunner) -> None:
+    """The runner process's wake thread: each SIGUSR1 ends the runner's pause. The signal
+    is blocked in every thread and taken here with ``sigwait`` (no handler runs inside the
+    main thread, so nothing it holds can be re-entered)."""
+    while True:
+        signal.sigwait({signal.SIGUSR1})
+        runner._wake.set()
 
 
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:

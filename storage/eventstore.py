@@ -161,6 +161,14 @@ class CaseStore(Application[UUID]):
         """The id of the log's last entry (0 for an empty log)."""
         return self.recorder.max_notification_id() or 0
 
+    def events_table(self) -> str:
+        """The stored events' table, quoted (and schema-qualified on PostgreSQL), for read
+        models that look up a case's last event beside their rows in one statement."""
+        recorder: Any = self.recorder
+        if self.store.kind == "postgres":
+            return f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
+        return f'"{recorder.events_table_name}"'
+
     def to_domain_event(self, stored: Any) -> Any:
         """A stored event (or log entry) decoded into its event class."""
         return self.mapper.to_domain_event(stored)
