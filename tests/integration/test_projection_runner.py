@@ -108,6 +108,7 @@ ALL_TABLES = (
     "declaration_line",
     "kpi_cell",
     "kpi_gap",
+    "case_doc",
     "projection_tracking",
 )
 
