@@ -269,8 +269,10 @@ def timetravel(app: Any) -> tuple[float, float]:
     return statistics.median(times), pct(times, 99)
 
 
-def rebuild_child(url: str) -> None:
-    """Run in a child process so its peak RSS is the rebuild's own."""
+def rebuild_child(url: str, in_place: bool = False, workers: int | None = None) -> None:
+    """Run in a child process so its peak RSS is the rebuild's own (the largest of this
+    process and its workers). ``in_place``: the single-process replay into the live tables
+    (the rebuild before fresh tables and workers), measured in the same run as a baseline."""
     from application.application import CaseLog
     from projections.runner import ProjectionRunner
     from storage.config import store_config
@@ -278,10 +280,13 @@ def rebuild_child(url: str) -> None:
     app = CaseLog(store=store_config(url))
     runner = ProjectionRunner(app)
     started = time.perf_counter()
-    n = runner.rebuild()
+    n = runner.rebuild_in_place() if in_place else runner.rebuild(workers=workers)
     took = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"events": n, "seconds": took, "peak_rss_mb": peak}))
+    peak = max(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+    )
+    print(json.dumps({"events": n, "seconds": took, "peak_rss_mb": peak / 1024}))
 
 
 def free_port() -> int:
@@ -562,7 +567,20 @@ def run(
             log("time travel on a 1,000-event case")
             figures["timetravel_ms_p50"], figures["timetravel_ms_p99"] = timetravel(app)
             figures["raw_read_rows_per_s"] = raw_read(url, store)
-            log("rebuilding all projections (child process)")
+            if scale != "smoke":  # the smoke run only checks that every figure is there
+                log("rebuilding all projections in place, one process (the baseline)")
+                out = subprocess.run(
+                    [sys.executable, "-m", "bench", "--rebuild-child", url, "--in-place"],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                )
+                child = json.loads(out.stdout.strip().splitlines()[-1])
+                figures["rebuild_in_place_events_per_s"] = child["events"] / child["seconds"]
+                figures["rebuild_in_place_ratio"] = (
+                    figures["rebuild_in_place_events_per_s"] / figures["raw_read_rows_per_s"]
+                )
+            log("rebuilding all projections into fresh tables, swapped in (child process)")
             out = subprocess.run(
                 [sys.executable, "-m", "bench", "--rebuild-child", url],
                 check=True,
@@ -639,9 +657,11 @@ def main() -> int:
     p.add_argument("--keep", action="store_true", help="keep the PostgreSQL database")
     p.add_argument("--long-writes", type=int, default=400, help="writes per case length")
     p.add_argument("--rebuild-child", help=argparse.SUPPRESS)
+    p.add_argument("--in-place", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--workers", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.rebuild_child:
-        rebuild_child(args.rebuild_child)
+        rebuild_child(args.rebuild_child, args.in_place, args.workers)
         return 0
     figures = run(
         args.scale, args.store, args.write_seconds, args.keep, args.json_path, args.long_writes

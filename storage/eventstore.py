@@ -121,6 +121,42 @@ class CaseStore(Application[UUID]):
         found = self.recorder.select_notifications(start=start, limit=limit)
         return cast(Sequence[LogEntry], found)
 
+    def select_notifications_of(
+        self, start: int, limit: int, stop: int, low: UUID, high: UUID | None
+    ) -> Sequence[LogEntry]:
+        """Like ``select_notifications``, up to notification id ``stop``, of the cases whose
+        id lies in ``[low, high)`` (``high`` None: no upper end); filtered in the database,
+        so a rebuild worker reads only its own cases' events (PostgreSQL only)."""
+        from eventsourcing.persistence import Notification
+        from psycopg.sql import SQL, Identifier
+
+        recorder: Any = self.recorder
+        datastore = recorder.datastore
+        statement = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state "
+            "FROM {schema}.{table} WHERE notification_id >= %s AND notification_id <= %s "
+            "AND originator_id >= %s"
+        ).format(schema=Identifier(datastore.schema), table=Identifier(recorder.events_table_name))
+        params: list[Any] = [start, stop, low]
+        if high is not None:
+            statement += SQL(" AND originator_id < %s")
+            params.append(high)
+        statement += SQL(" ORDER BY notification_id LIMIT %s")
+        params.append(limit)
+        with datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, params, prepare=True)
+            found = [
+                Notification(
+                    id=row["notification_id"],
+                    originator_id=row["originator_id"],
+                    originator_version=row["originator_version"],
+                    topic=row["topic"],
+                    state=bytes(row["state"]),
+                )
+                for row in curs.fetchall()
+            ]
+        return cast(Sequence[LogEntry], found)
+
     def max_notification_id(self) -> int:
         """The id of the log's last entry (0 for an empty log)."""
         return self.recorder.max_notification_id() or 0

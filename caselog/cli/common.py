@@ -179,16 +179,32 @@ def open_views(ctx: click.Context) -> Iterator[Any]:
 
 
 @contextmanager
-def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
-    """A rich progress bar on stderr when it is a terminal; ``update(done, total)``."""
+def progress_bar(label: str, unit: str | None = None) -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar on stderr when it is a terminal; ``update(done, total)``. With
+    ``unit`` (e.g. "events") it also shows the rate and the time remaining."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    class Rate(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            elapsed = task.finished_time or task.elapsed
+            speed = task.completed / elapsed if elapsed and task.completed else None
+            return Text(f"{speed:,.0f} {unit}/s" if speed else f"- {unit}/s")
 
     console = Console(stderr=True)
+    columns: list[Any] = [f"[bold]{label}", BarColumn(), MofNCompleteColumn()]
+    if unit:
+        columns += [Rate(), "ETA", TimeRemainingColumn()]
     with Progress(
-        f"[bold]{label}",
-        BarColumn(),
-        MofNCompleteColumn(),
+        *columns,
         TimeElapsedColumn(),
         console=console,
         disable=not console.is_terminal,

@@ -44,10 +44,17 @@ def status(ctx: click.Context) -> int:
 
 @projections.command(context_settings=CONTEXT)
 @click.argument("names", nargs=-1, metavar="[NAME]...")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Processes that rebuild in parallel on PostgreSQL (default: one per core).",
+)
 @store_options
 @click.pass_context
-def rebuild(ctx: click.Context, names: tuple[str, ...]) -> int:
-    """Empty the named projections (all by default) and replay the whole log into them."""
+def rebuild(ctx: click.Context, names: tuple[str, ...], workers: int | None) -> int:
+    """Rebuild the named projections (all by default) from the whole log into fresh tables
+    and swap them in: readers keep the current tables until the swap, and the command may
+    run while 'serve' serves."""
     from projections.runner import ProjectionRunner
 
     with open_app(ctx) as app:
@@ -58,11 +65,15 @@ def rebuild(ctx: click.Context, names: tuple[str, ...]) -> int:
                 f"no projection named {', '.join(unknown)}; choose from {', '.join(runner.names)}"
             )
         started = time.perf_counter()
-        with progress_bar("rebuild") as update:
-            n = runner.rebuild(list(names) or None, progress=update)
+        with progress_bar("rebuild", unit="events") as update:
+            try:
+                n = runner.rebuild(list(names) or None, progress=update, workers=workers)
+            except RuntimeError as e:  # another rebuild runs, or a worker failed
+                raise CliError(f"{e}; the current tables are unchanged") from None
+        took = time.perf_counter() - started
         click.echo(
-            f"rebuilt {', '.join(names or runner.names)}: {n} events in "
-            f"{time.perf_counter() - started:.1f}s"
+            f"rebuilt {', '.join(names or runner.names)}: {n} events in {took:.1f}s "
+            f"({n / took if took else 0:,.0f} events/s)"
         )
     return 0
 

@@ -359,3 +359,27 @@ def test_logs_are_readable_lines_on_a_terminal_and_json_otherwise() -> None:
     piped = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                            env=env, timeout=60, check=True)  # fmt: skip
     assert json.loads(piped.stdout)["query"] == "on=2024-01-01"
+
+
+def test_rebuild_swaps_in_fresh_tables_and_prints_the_rate(
+    capsys: pytest.CaptureFixture[str], loaded: str
+) -> None:
+    code, out, _ = run(capsys, "projections", "rebuild", "--database-url", loaded)
+    assert code == 0
+    assert "events/s)" in out
+    code, out, _ = run(capsys, "projections", "status", "--database-url", loaded)
+    assert code == 0
+    assert all(line.rstrip().endswith("lag        0") for line in out.strip().splitlines())
+
+
+@pytest.mark.postgres
+def test_rebuild_on_postgresql_with_workers(
+    capsys: pytest.CaptureFixture[str], pg_url: str
+) -> None:
+    assert main(["demo", "--cases", "3", "--database-url", pg_url]) == 0
+    capsys.readouterr()
+    code, out, _ = run(
+        capsys, "projections", "rebuild", "kpis", "--workers", "2", "--database-url", pg_url
+    )
+    assert code == 0
+    assert out.startswith("rebuilt kpis: ")

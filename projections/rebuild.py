@@ -1,0 +1,584 @@
+"""Rebuild the projections into fresh tables, in parallel by case, and swap them in.
+
+``caselog projections rebuild`` must not show readers a half-built read model, and it may
+run while ``caselog serve`` serves. So it never touches the live tables until the end:
+
+1. It fixes the log's head ``H`` and creates the chosen projections' tables afresh (the
+   same DDL as ``migrations/*.sql``): on PostgreSQL in the schema ``caselog_rebuild``, on
+   SQLite in a separate database file beside the store (``<file>.rebuild``).
+2. It replays notifications ``1..H`` into them with the projection runner itself (the same
+   derivation as catch-up, ``ProjectionRunner.run_once``). On PostgreSQL a pool of
+   processes (default: one per core) each takes the cases whose id falls in its range of
+   the UUID space; each reads only its cases' events (filtered in the database), keeps its
+   own position (``projection_tracking`` in its own schema ``caselog_rebuild_wN`` that
+   comes first on its ``search_path``) and its own ``kpi_cell`` sums, and writes its rows
+   with ``COPY`` instead of multi-row ``INSERT``. Per-case rows never collide across
+   processes because each case belongs to one. The ``kpi_cell`` sums are added up once all
+   processes are done. Secondary indexes are built after the load, and the new tables are
+   analysed. SQLite has one writer: the replay stays in this process.
+3. The swap is one transaction: it locks the live tables, drops them, moves the new ones
+   in (PostgreSQL: ``ALTER TABLE ... SET SCHEMA``; SQLite: the rows copied into the live
+   tables), and sets the projections' positions to ``H``. Readers see the old complete
+   tables until the commit and the new complete ones after it.
+4. Events recorded after ``H`` (while the rebuild ran) are applied by ordinary catch-up
+   from ``H``: the rebuild runs it itself after the swap, and a runner beside the service
+   does the same. Catch-up replaces the rows of each case it touches and continues the
+   ``kpi_item`` rows valid at the case's first new instant, so an event after ``H`` is
+   counted exactly once, whoever applies it; a runner that was ahead of ``H`` on the old
+   tables finds its position moved (compare-and-set) and reads again from ``H``.
+
+Two rebuilds do not run at once on PostgreSQL (an advisory lock); a failed rebuild leaves
+the live tables as they were, and its leftovers are dropped by the next one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import re
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from storage.config import StoreConfig
+from storage.views import MIGRATIONS, ViewStore, _statements
+
+SCHEMA = "caselog_rebuild"
+_LOCK_ID = 7_231_604_240  # advisory lock: one rebuild at a time (ids 225, 226 are taken)
+_SPACE = 1 << 128  # UUIDs, split into ranges
+
+Progress = Callable[[int, int], None]
+
+
+# --- the tables ---------------------------------------------------------------------------
+
+
+_TABLE = re.compile(r"CREATE TABLE IF NOT EXISTS (\w+)", re.IGNORECASE)
+_INDEX = re.compile(
+    r"CREATE (?:UNIQUE )?INDEX IF NOT EXISTS \w+\s+ON (\w+)\s*\((\w+)", re.IGNORECASE
+)
+_ALTER = re.compile(r"ALTER TABLE (\w+)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Ddl:
+    tables: list[str]  # CREATE TABLE and ALTER TABLE, in migration order
+    case_indexes: list[str]  # indexes that begin with case_id: catch-up reads by case
+    later: list[str]  # the other indexes: built after the load
+
+
+def ddl(tables: Iterable[str]) -> Ddl:
+    """The migrations' statements that create ``tables`` and their indexes."""
+    wanted = set(tables)
+    out = Ddl([], [], [])
+    for path in sorted(MIGRATIONS.glob("[0-9][0-9][0-9][0-9]_*.sql")):
+        for statement in _statements(path.read_text()):
+            index = _INDEX.match(statement)
+            if index:
+                if index[1] in wanted:
+                    (out.case_indexes if index[2] == "case_id" else out.later).append(statement)
+                continue
+            table = _TABLE.match(statement) or _ALTER.match(statement)
+            if table and table[1] in wanted:
+                out.tables.append(statement)
+    missing = wanted - {m[1] for s in out.tables if (m := _TABLE.match(s))}
+    if missing:
+        raise RuntimeError(f"no migration creates {', '.join(sorted(missing))}")
+    return out
+
+
+# --- where a worker writes ----------------------------------------------------------------
+
+
+_INSERT = re.compile(r"^INSERT INTO (\w+) \(([\w, ]+)\) VALUES \((?:%s, )*%s\)$")
+
+
+class _CopyCursor:
+    """A psycopg cursor whose multi-row plain ``INSERT`` (no ``ON CONFLICT``) is a ``COPY``:
+    the rebuild writes into tables no one else writes, so the rows go in one stream."""
+
+    def __init__(self, cur: Any) -> None:
+        self._cur = cur
+
+    def executemany(self, statement: str, rows: Iterable[Sequence[Any]]) -> None:
+        found = _INSERT.match(statement)
+        if found is None:
+            self._cur.executemany(statement, rows)
+            return
+        with self._cur.copy(f"COPY {found[1]} ({found[2]}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cur, name)
+
+
+class TargetViews(ViewStore):
+    """The rebuild's tables: on PostgreSQL the live database with ``search_path`` set to
+    the rebuild's schemas (so the projections' SQL is unchanged), on SQLite a separate
+    file. No migrations: the rebuild creates exactly the tables it fills."""
+
+    def __init__(
+        self, config: StoreConfig, search_path: str | None = None, path: str | None = None
+    ) -> None:
+        import threading
+
+        self.config = config
+        self.is_postgres = config.kind == "postgres"
+        self._local = threading.local()
+        self.search_path = search_path
+        self.path = path
+
+    def _connect(self) -> Any:
+        if self.is_postgres:
+            import psycopg
+
+            return psycopg.connect(
+                self.config.libpq_url,
+                autocommit=True,
+                connect_timeout=3,
+                options=f"-c search_path={self.search_path}",
+            )
+        conn = sqlite3.connect(
+            self.path or "", timeout=30, isolation_level=None, check_same_thread=False
+        )
+        conn.execute("PRAGMA journal_mode = MEMORY")  # a scratch file: rebuilt when lost
+        conn.execute("PRAGMA synchronous = OFF")
+        return conn
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Any]:
+        with super().transaction() as cur:
+            yield _CopyCursor(cur) if self.is_postgres else cur
+
+
+# --- what a worker reads ------------------------------------------------------------------
+
+
+class _Partition:
+    """The event log as one worker sees it: notifications up to the head ``stop``, of the
+    cases whose id lies in ``[low, high)`` (all cases for the whole range); everything else
+    is the source's own (``projections.ports.CaseSource``)."""
+
+    def __init__(self, source: Any, stop: int, low: int, high: int) -> None:
+        self._source = source
+        self.stop = stop
+        self.low, self.high = low, high
+
+    def max_notification_id(self) -> int:
+        return self.stop
+
+    def select_notifications(self, start: int, limit: int) -> Sequence[Any]:
+        if start > self.stop:
+            return []
+        if self.low == 0 and self.high == _SPACE:
+            found = self._source.select_notifications(start, limit)
+            return [n for n in found if n.id <= self.stop]
+        high = UUID(int=self.high) if self.high < _SPACE else None
+        part: Sequence[Any] = self._source.select_notifications_of(
+            start, limit, self.stop, UUID(int=self.low), high
+        )
+        return part
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._source, name)
+
+
+class _Worker:
+    """What a worker process reads from: the event store (``storage.eventstore``) and the
+    catalogues its parent rebuilds with."""
+
+    def __init__(self, store: Any, catalogues: Any) -> None:
+        self._store = store
+        self.catalogues = catalogues
+
+    def catalogue(self, tenant: str) -> Any:
+        return self.catalogues.for_tenant(tenant)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+def bounds(part: int, parts: int) -> tuple[int, int]:
+    """The range of case ids (as integers) of partition ``part`` of ``parts``."""
+    return part * _SPACE // parts, (part + 1) * _SPACE // parts
+
+
+@dataclass(frozen=True)
+class Job:
+    """What one worker builds (picklable: it crosses into a spawned process)."""
+
+    url: str
+    names: tuple[str, ...]
+    head: int
+    part: int
+    parts: int
+    search_path: str | None  # PostgreSQL
+    path: str | None  # SQLite
+    catalogues: bytes  # pickled, so a store with its own catalogues rebuilds with them
+    batch_size: int = 5000
+
+
+def build(job: Job, app: Any, projections: Sequence[Any], report: Callable[[int], None]) -> int:
+    """Replay the job's partition into its target; ``report`` gets the events so far."""
+    from projections.runner import ProjectionRunner
+
+    low, high = bounds(job.part, job.parts)
+    target = TargetViews(app.store, search_path=job.search_path, path=job.path)
+    runner = ProjectionRunner(
+        _Partition(app, job.head, low, high),
+        views=target,
+        projections=projections,
+        batch_size=job.batch_size,
+    )
+    runner._rebuilding = True  # tables start empty: cases born in a batch need no delete
+    total = 0
+    try:
+        while True:
+            n = runner.run_once()  # nobody else writes here: the position cannot move
+            if n == 0:
+                return total
+            total += n
+            report(total)
+    finally:
+        target.close()
+
+
+def _worker() -> None:
+    """``python -m projections.rebuild``: one worker process, its job pickled on stdin, the
+    events it has processed written to stdout as it goes (``done N``, a line per batch)."""
+    import sys
+
+    from projections.runner import ALL
+    from storage.config import store_config
+    from storage.eventstore import CaseStore
+
+    job: Job = pickle.loads(sys.stdin.buffer.read())  # noqa: S301 - from our own parent process
+    store = CaseStore(store_config(job.url))
+    app = _Worker(store, pickle.loads(job.catalogues))  # noqa: S301
+
+    def report(n: int) -> None:
+        print(f"done {n}", flush=True)
+
+    try:
+        build(job, app, [p for p in ALL if p.name in job.names], report)
+    finally:
+        store.close()
+
+
+# --- the rebuild ----------------------------------------------------------------------------
+
+
+def rebuild(
+    runner: Any,
+    names: Iterable[str] | None = None,
+    progress: Progress | None = None,
+    workers: int | None = None,
+    before_swap: Callable[[], None] | None = None,
+) -> int:
+    """Rebuild the named projections (all by default) of ``runner`` into fresh tables and
+    swap them in; then catch up from the rebuild's head. The events processed."""
+    chosen = set(names or runner.names)
+    unknown = chosen - set(runner.names)
+    if unknown:
+        raise ValueError(f"unknown projection(s): {', '.join(sorted(unknown))}")
+    projections = [p for p in runner.projections if p.name in chosen]
+    views: ViewStore = runner.views
+    app = runner.app
+    parts = 1
+    if views.is_postgres:
+        parts = max(1, workers if workers is not None else (os.cpu_count() or 1))
+        from projections.runner import ALL
+
+        standard = all(any(p is q for q in ALL) for p in projections)
+        shippable = hasattr(app, "catalogues") and hasattr(app, "select_notifications_of")
+        if parts > 1 and not (standard and shippable):
+            parts = 1  # projections or a source a worker process cannot rebuild: no pool
+    store = _PgStore(views, projections) if views.is_postgres else _SqliteStore(views, projections)
+    with store.held():
+        head = app.max_notification_id()
+        if progress:
+            progress(0, head)
+        store.prepare(parts)
+        jobs = [
+            Job(
+                url=views.config.url,
+                names=tuple(p.name for p in projections),
+                head=head,
+                part=k,
+                parts=parts,
+                search_path=store.search_path(k),
+                path=store.path,
+                catalogues=pickle.dumps(getattr(app, "catalogues", None)),
+                batch_size=max(runner.batch_size, 5000),
+            )
+            for k in range(parts)
+        ]
+        try:
+            if parts == 1:
+
+                def report(n: int) -> None:
+                    if progress:
+                        progress(min(n, head), head)
+
+                built = build(jobs[0], app, projections, report)
+            else:
+                built = _pool(jobs, head, progress)
+            store.finish(parts)
+            if before_swap is not None:
+                before_swap()
+            store.swap(head, [p.name for p in projections])
+        finally:
+            store.discard(parts)
+    later: int = runner.run_until_current()  # what was recorded while the rebuild ran
+    if progress:
+        progress(built + later, built + later)
+    return built + later
+
+
+def _pool(jobs: list[Job], head: int, progress: Progress | None) -> int:
+    """Run each job in its own process (a fresh interpreter: no state shared with this
+    one but the database) and add up what they report."""
+    import subprocess
+    import sys
+    import threading
+
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
+    }
+    done = [0] * len(jobs)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "projections.rebuild"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+        )
+        for _ in jobs
+    ]
+
+    def read(k: int, out: Any) -> None:
+        for line in out:
+            if line.startswith(b"done "):
+                done[k] = int(line[5:])
+            else:  # anything else a worker printed goes where the user can see it
+                sys.stderr.buffer.write(line)
+
+    readers = []
+    for k, (job, proc) in enumerate(zip(jobs, procs, strict=True)):
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        proc.stdin.write(pickle.dumps(job))
+        proc.stdin.close()
+        reader = threading.Thread(target=read, args=(k, proc.stdout), daemon=True)
+        reader.start()
+        readers.append(reader)
+    try:
+        while any(proc.poll() is None for proc in procs):
+            _check(procs)
+            if progress:
+                progress(min(sum(done), head), head)
+            time.sleep(0.2)
+        _check(procs)
+        for reader in readers:
+            reader.join(timeout=10)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+            proc.wait(timeout=10)
+    return sum(done)
+
+
+def _check(procs: list[Any]) -> None:
+    for k, proc in enumerate(procs):
+        if proc.returncode not in (None, 0):
+            raise RuntimeError(f"rebuild worker {k} failed (exit code {proc.returncode})")
+
+
+# --- PostgreSQL: a schema per rebuild, a schema per worker, SET SCHEMA to swap -------------
+
+
+class _PgStore:
+    path = None
+
+    def __init__(self, views: ViewStore, projections: Sequence[Any]) -> None:
+        self.views = views
+        self.tables = [t for p in projections for t in p.tables]
+        self.ddl = ddl(self.tables)
+        self.live = str(views.query("SELECT current_schema()")[0][0])
+
+    def _conn(self) -> Any:
+        import psycopg
+
+        return psycopg.connect(self.views.config.libpq_url, autocommit=True, connect_timeout=3)
+
+    def search_path(self, k: int) -> str:
+        return f"{SCHEMA}_w{k},{SCHEMA}"
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """One rebuild at a time (the lock is the session's: it goes with the connection)."""
+        with self._conn() as conn:
+            if not conn.execute("SELECT pg_try_advisory_lock(%s)", (_LOCK_ID,)).fetchone()[0]:
+                raise RuntimeError("another rebuild of the projections is running on this store")
+            self.conn = conn
+            yield
+
+    def _leftovers(self) -> list[str]:
+        rows = self.conn.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname = %s OR nspname LIKE %s",
+            (SCHEMA, f"{SCHEMA}\\_w%"),
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def discard(self, parts: int) -> None:
+        for schema in self._leftovers():
+            self.conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+    def prepare(self, parts: int) -> None:
+        self.discard(parts)  # what a failed rebuild left
+        with self.conn.transaction():
+            self.conn.execute(f"CREATE SCHEMA {SCHEMA}")
+            self.conn.execute(f"SET LOCAL search_path = {SCHEMA}")
+            for statement in self.ddl.tables + self.ddl.case_indexes:
+                self.conn.execute(statement)
+            for k in range(parts):
+                own = f"{SCHEMA}_w{k}"
+                self.conn.execute(f"CREATE SCHEMA {own}")
+                self.conn.execute(
+                    f"CREATE TABLE {own}.projection_tracking "
+                    f"(LIKE {self.live}.projection_tracking INCLUDING ALL)"
+                )
+                if parts > 1 and "kpi_cell" in self.tables:
+                    # each worker sums its own cases' cells; added up in ``finish``
+                    self.conn.execute(
+                        f"CREATE TABLE {own}.kpi_cell (LIKE {SCHEMA}.kpi_cell INCLUDING ALL)"
+                    )
+
+    def finish(self, parts: int) -> None:
+        with self.conn.transaction():
+            self.conn.execute(f"SET LOCAL search_path = {SCHEMA}")
+            if parts > 1 and "kpi_cell" in self.tables:
+                from projections.kpi_cells import CELL_COLUMNS
+
+                cols = ", ".join(CELL_COLUMNS)
+                union = " UNION ALL ".join(
+                    f"SELECT {cols}, n FROM {SCHEMA}_w{k}.kpi_cell"  # noqa: S608 - our names
+                    for k in range(parts)
+                )
+                self.conn.execute(
+                    f"INSERT INTO kpi_cell ({cols}, n) SELECT {cols}, SUM(n) "  # noqa: S608 - our names
+                    f"FROM ({union}) AS cells GROUP BY {cols} HAVING SUM(n) <> 0"
+                )
+            for statement in self.ddl.later:
+                self.conn.execute(statement)
+        for table in self.tables:
+            self.conn.execute(f"ANALYZE {SCHEMA}.{table}")
+
+    def swap(self, head: int, names: list[str]) -> None:
+        """One transaction: the live tables out, the rebuilt ones in, the positions at
+        ``head``. The tracking table is locked first, as the runner's transaction takes it
+        first, so a runner mid-batch finishes (on the old tables) or waits (and then finds
+        its position moved)."""
+        import psycopg
+
+        live = self.live
+        for attempt in range(5):
+            try:
+                with self.conn.transaction():
+                    self.conn.execute("SET LOCAL lock_timeout = '30s'")
+                    locked = ", ".join(f"{live}.{t}" for t in ("projection_tracking", *self.tables))
+                    self.conn.execute(f"LOCK TABLE {locked} IN ACCESS EXCLUSIVE MODE")
+                    for table in self.tables:
+                        self.conn.execute(f"DROP TABLE {live}.{table}")
+                        self.conn.execute(f"ALTER TABLE {SCHEMA}.{table} SET SCHEMA {live}")
+                    _track(self.conn.cursor(), f"{live}.projection_tracking", "%s", names, head)
+                return
+            except psycopg.errors.DeadlockDetected:
+                if attempt == 4:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
+
+
+def _track(cur: Any, table: str, mark: str, names: list[str], head: int) -> None:
+    now = datetime.now(UTC).isoformat()
+    cur.executemany(
+        f"INSERT INTO {table} (name, position, updated_at) VALUES ({mark}, {mark}, {mark}) "  # noqa: S608 - our names
+        "ON CONFLICT (name) DO UPDATE SET position = excluded.position, "
+        "updated_at = excluded.updated_at",
+        [(name, head, now) for name in names],
+    )
+
+
+# --- SQLite: a separate file, the rows copied in one transaction ---------------------------
+
+
+class _SqliteStore:
+    def __init__(self, views: ViewStore, projections: Sequence[Any]) -> None:
+        self.views = views
+        self.tables = [t for p in projections for t in p.tables]
+        self.ddl = ddl(self.tables)
+        self.path = f"{views.config.sqlite_path}.rebuild"
+
+    def search_path(self, k: int) -> None:
+        return None
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        yield
+
+    def discard(self, parts: int) -> None:
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            Path(self.path + suffix).unlink(missing_ok=True)
+
+    def prepare(self, parts: int) -> None:
+        self.discard(parts)
+        with contextlib.closing(sqlite3.connect(self.path, isolation_level=None)) as conn:
+            conn.execute("BEGIN")
+            conn.execute(
+                "CREATE TABLE projection_tracking (name TEXT PRIMARY KEY, "
+                "position BIGINT NOT NULL, updated_at TEXT NOT NULL)"
+            )
+            for statement in self.ddl.tables + self.ddl.case_indexes:
+                conn.execute(statement)
+            conn.execute("COMMIT")
+
+    def finish(self, parts: int) -> None:
+        pass  # the live tables have their indexes; the rows are copied into them
+
+    def swap(self, head: int, names: list[str]) -> None:
+        """One write transaction: readers of the live tables see the old rows until the
+        commit (SQLite's snapshot isolation), then the new ones."""
+        conn = sqlite3.connect(self.views.config.sqlite_path, timeout=30, isolation_level=None)
+        try:
+            conn.execute("PRAGMA busy_timeout = 30000")
+            conn.execute("ATTACH DATABASE ? AS rebuilt", (self.path,))
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for table in self.tables:
+                    cols = ", ".join(r[1] for r in conn.execute(f"PRAGMA main.table_info({table})"))
+                    conn.execute(f"DELETE FROM main.{table}")  # noqa: S608 - our names
+                    conn.execute(
+                        f"INSERT INTO main.{table} ({cols}) SELECT {cols} FROM rebuilt.{table}"  # noqa: S608
+                    )
+                _track(conn.cursor(), "main.projection_tracking", "?", names, head)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            conn.execute("DETACH DATABASE rebuilt")
+        finally:
+            conn.close()
+
+
+if __name__ == "__main__":
+    _worker()
