@@ -123,7 +123,7 @@ class ViewStore:
         """Rows of a statement. A ``SELECT`` that failed because the thread's connection
         broke (idle through a server restart) is run once more on a new connection: it
         changes nothing, so running it again is safe."""
-        again = self.is_postgres and statement.lstrip()[:6].upper() in ("SELECT", "WITH")
+        again = self.is_postgres and _read_only(statement)
         for attempt in (1, 2):
             try:
                 cur = self.conn.cursor()
@@ -167,6 +167,16 @@ class ViewStore:
                 )
                 applied.append(version)
         return applied
+
+
+def _read_only(statement: str) -> bool:
+    """A ``SELECT``, or a ``WITH`` whose parts only read: safe to run again."""
+    words = statement.split(None, 1)
+    first = words[0].upper() if words else ""
+    if first == "SELECT":
+        return True
+    upper = statement.upper()
+    return first == "WITH" and not any(w in upper for w in ("INSERT ", "UPDATE ", "DELETE "))
 
 
 def _statements(text: str) -> list[str]:
