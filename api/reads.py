@@ -20,8 +20,9 @@ from caselog.application import today
 from domain.errors import CaseNotFound
 from domain.values import Actor, Volume
 from projections.case_view import case_document
-from projections.consumption import Decision, Minutes, MonthConsumption, NoShows, consumption
-from projections.entitlement import AssignmentView, entitlements
+from projections.consumption import Decision, Minutes, MonthConsumption, NoShows
+from projections.derive import derive
+from projections.entitlement import AssignmentView
 from projections.history import HistoryEvent, Step, history, replay
 
 READERS = ("municipality", "provider", "auditor")
@@ -109,7 +110,7 @@ async def get_entitlement(
         case = app.get_case(cid, actor, as_of=as_of)
         cat = app.catalogues.for_tenant(case.state.tenant)
         day = on or today()
-        views = entitlements(case.state, case.entries, cat, day)
+        views = derive(str(cid), case.state, case.entries, cat, case.version).entitlements_on(day)
         valid = [v for v in views if v.valid_from <= day <= v.valid_until]
         chosen = valid[-1] if valid else None
         return EntitlementOut(
@@ -173,7 +174,8 @@ async def get_consumption(
     def read() -> ConsumptionOut:
         case = app.get_case(cid, actor, as_of=as_of)
         cat = app.catalogues.for_tenant(case.state.tenant)
-        m = consumption(case.state, case.entries, cat).get(month) or MonthConsumption(
+        derived = derive(str(cid), case.state, case.entries, cat, case.version)
+        m = derived.months.get(month) or MonthConsumption(
             month=month, financing="none", amount_due="0.00"
         )
         return ConsumptionOut(

@@ -47,6 +47,8 @@ from projections.consumption import (
     weekly_minutes,
 )
 
+_EIGHTY = Decimal("0.8")
+
 
 class Signal(msgspec.Struct, kw_only=True):
     rule: str
@@ -156,7 +158,6 @@ def _hours(
     months: dict[str, MonthConsumption],
 ) -> list[Signal]:
     out: list[Signal] = []
-    by_version = {e.version: e for e in entries}
     for a in state.assignments:
         product = cat.product_any(a.product)
         if product is None or product.financing != "hourly":
@@ -175,19 +176,20 @@ def _hours(
 
         used = Decimal(0)
         eighty_raised = False
+        eighty = _EIGHTY * granted
         pace: list[tuple[date, int]] = []
         for key, m in months.items():
             first, last = month_bounds(key)
             days_valid = max(0, (min(a.until, last) - max(a.starts_on, first)).days + 1)
+            expected_month = weekly * days_valid / 7
             in_month = 0
             for d in m.decisions:
-                day = by_version[d.event_version].occurred_on
-                if not a.valid_on(day) or d.declarable_minutes == 0:
+                day = d.occurred_on
+                if d.declarable_minutes == 0 or not a.valid_on(day):
                     continue
                 in_month += d.declarable_minutes
                 used += d.declarable_minutes
                 pace.append((day, d.declarable_minutes))
-                expected_month = weekly * days_valid / 7
                 if (
                     days_valid
                     and in_month >= 2 * expected_month
@@ -204,13 +206,11 @@ def _hours(
                             closed_on=closes(day),
                         )
                     )
-                remaining_days = (a.until - day).days
-                need = weekly * remaining_days / 7
                 if (
                     not eighty_raised
                     and granted
-                    and used >= Decimal("0.8") * granted
-                    and granted - used < need
+                    and used >= eighty
+                    and granted - used < weekly * (a.until - day).days / 7
                 ):
                     eighty_raised = True
                     out.append(
