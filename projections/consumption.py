@@ -252,8 +252,14 @@ class _Context:
         self.cat = cat
         self.extended = _extended_ends(entries)
         self._products: dict[str, Product | None] = {}
+        self._assignments: dict[date, Assignment | None] = {}
         self._granted: dict[int, int | None] = {}
         self._digital_caps: dict[tuple[tuple[str, int], Caps], int] = {}
+
+    def assignment_on(self, day: date) -> Assignment | None:
+        if day not in self._assignments:
+            self._assignments[day] = self.state.assignment_on(day)
+        return self._assignments[day]
 
     def product(self, code: str) -> Product | None:
         if code not in self._products:
@@ -279,16 +285,17 @@ class _Context:
 
 def _fold_month(ctx: _Context, key: str, entries: list[Entry], start: Carry) -> MonthFold:
     """Decide every contact and no-show of one month from the state carried into it."""
-    state, cat = ctx.state, ctx.cat
+    cat = ctx.cat
     carry = start.copy()
     ledger = _Ledger()
     client_bound = 0
     indirect: list[tuple[Entry, int]] = []
+    m: MonthConsumption | None = None
     for e in entries:
-        a = state.assignment_on(e.occurred_on)
+        a = ctx.assignment_on(e.occurred_on)
         product = ctx.product(a.product) if a else None
-        financing = product.financing if product else "unknown"
-        m = ledger.month(e.occurred_on, financing)
+        if m is None:
+            m = ledger.month(e.occurred_on, product.financing if product else "unknown")
         if isinstance(e.fact, f.NoShow):
             _no_show(ledger, m, e, e.fact, a, product, cat, carry.no_shows, ctx.extended)
             continue
@@ -359,7 +366,7 @@ def _fold_month(ctx: _Context, key: str, entries: list[Entry], start: Carry) -> 
         else:
             ledger.decide(m, e, "R-10", client, client, "direct client-bound time")
         client_bound += client
-    (m,) = ledger.months.values()
+    assert m is not None  # every month folded has a fact
     carry = _indirect(ledger, m, indirect, cat, carry, client_bound)
     _total_volume(ctx, m, carry.volume)
     total, sources, unknown = _hourly_amount(ctx, m)
@@ -421,7 +428,7 @@ def _total_volume(ctx: _Context, m: MonthConsumption, used: dict[tuple[str, int]
         key=lambda t: (t[1].occurred_on, t[1].event_version),
     )
     for i, d in ordered:
-        a = ctx.state.assignment_on(d.occurred_on)
+        a = ctx.assignment_on(d.occurred_on)
         if a is None:
             continue
         granted = ctx.granted(a)
@@ -453,7 +460,7 @@ def _hourly_amount(ctx: _Context, m: MonthConsumption) -> tuple[Decimal, set[str
     for d in m.decisions:
         if d.declarable_minutes == 0:
             continue
-        a = ctx.state.assignment_on(d.occurred_on)
+        a = ctx.assignment_on(d.occurred_on)
         if a is None:
             continue
         price, source = price_on(ctx.cat, a.product, d.occurred_on)
