@@ -123,7 +123,10 @@ class Derived:
     def signals(self) -> list[Signal]:
         """The case's signals (``projections.signals``)."""
         if self._signals is None:
-            self._signals = signals(self.state, self._own_entries(), self.cat, self.months)
+            timeline = [e for m in self.fold.folds.values() for e in m.entries]
+            self._signals = signals(
+                self.state, self._own_entries(), self.cat, self.months, timeline
+            )
         return self._signals
 
 

@@ -65,13 +65,21 @@ def signals(
     entries: Iterable[Entry],
     cat: Catalogue,
     months: dict[str, MonthConsumption] | None = None,
+    timeline: Iterable[Entry] | None = None,
 ) -> list[Signal]:
+    """``timeline``: the effective contacts and no-shows in (business date, version)
+    order, when the caller has them (``projections.derive``: the consumption's months)."""
     entries = [e for e in entries if not e.retracted]
     if months is None:
         months = consumption(state, entries, cat)
     out: list[Signal] = []
     if "R-14" in cat.contract_signals:
-        out += _no_show_streaks(entries, cat)
+        if timeline is None:
+            timeline = sorted(
+                (e for e in entries if isinstance(e.fact, f.Contact | f.NoShow)),
+                key=lambda e: (e.occurred_on, e.version),
+            )
+        out += _no_show_streaks(timeline, cat)
     change_requests = sorted(e.occurred_on for e in entries if isinstance(e.fact, f.ChangeRequest))
     end = state.ended_on
 
@@ -112,14 +120,10 @@ def signals(
     return out
 
 
-def _no_show_streaks(entries: list[Entry], cat: Catalogue) -> list[Signal]:
+def _no_show_streaks(timeline: Iterable[Entry], cat: Catalogue) -> list[Signal]:
     out: list[Signal] = []
     streak: list[date] = []
     opened: list[Signal] = []
-    timeline = sorted(
-        (e for e in entries if isinstance(e.fact, f.Contact | f.NoShow)),
-        key=lambda e: (e.occurred_on, e.version),
-    )
     for e in timeline:
         if isinstance(e.fact, f.NoShow):
             if is_timely_cancellation(e.fact, cat.no_show_notice_hours):
@@ -158,6 +162,7 @@ def _hours(
     months: dict[str, MonthConsumption],
 ) -> list[Signal]:
     out: list[Signal] = []
+    use_raised: set[str] = set()  # months with a "use in" signal (of any assignment)
     for a in state.assignments:
         product = cat.product_any(a.product)
         if product is None or product.financing != "hourly":
@@ -190,13 +195,8 @@ def _hours(
                 in_month += d.declarable_minutes
                 used += d.declarable_minutes
                 pace.append((day, d.declarable_minutes))
-                if (
-                    days_valid
-                    and in_month >= 2 * expected_month
-                    and not any(
-                        s.rule == "R-18" and s.detail.startswith(f"use in {key}") for s in out
-                    )
-                ):
+                if days_valid and in_month >= 2 * expected_month and key not in use_raised:
+                    use_raised.add(key)
                     out.append(
                         Signal(
                             rule="R-18",
