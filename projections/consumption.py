@@ -255,6 +255,8 @@ class _Context:
         self._assignments: dict[date, Assignment | None] = {}
         self._granted: dict[int, int | None] = {}
         self._digital_caps: dict[tuple[tuple[str, int], Caps], int] = {}
+        #: result-financing period prices by (start of care, end, last month of activity)
+        self.billed: dict[tuple[date, date | None, str | None], _Billed] = {}
 
     def assignment_on(self, day: date) -> Assignment | None:
         if day not in self._assignments:
@@ -616,41 +618,81 @@ class _SeededSources(dict[str, set[str]]):
         return value
 
 
+@dataclass(frozen=True, slots=True)
+class _Billed:
+    """The period prices billed for one start, end and last month of activity: per month
+    the periods, the amount (added to the month's hourly amount it was seeded with), the
+    price sources and whether a price was unknown."""
+
+    periods: dict[str, str | None]
+    totals: dict[str, Decimal]
+    sources: dict[str, set[str]]
+    unknown: set[str]
+    #: the hourly amount and price sources of each month the billing added to
+    seeds: dict[str, tuple[Decimal, frozenset[str]]]
+
+
+def _seed(fold: MonthFold | None) -> tuple[Decimal, frozenset[str]]:
+    return (fold.total, frozenset(fold.sources)) if fold is not None else (Decimal(0), frozenset())
+
+
 def _bill(
     state: CaseState, ctx: _Context, folds: dict[str, MonthFold], last_known: date | None
 ) -> dict[str, MonthConsumption]:
     """The months of the fold plus the result-financing period prices (R-02), which depend
-    on the start and end of care and on the last recorded fact, not on each fact."""
+    on the start and end of care and on the last recorded fact, not on each fact (kept per
+    case while those stay the same)."""
+    if state.started_on is None:
+        return {k: fold.month for k, fold in folds.items()}
+    key = (state.started_on, state.ended_on, month_key(last_known) if last_known else None)
+    billed = ctx.billed.get(key)
+    if billed is None or any(_seed(folds.get(k)) != v for k, v in billed.seeds.items()):
+        billed = ctx.billed[key] = _bill_periods(state, ctx, folds, last_known)
+    months = {k: fold.month for k, fold in folds.items()}
+    for k, periods in billed.periods.items():
+        fold = folds.get(k)
+        base = fold.month if fold is not None else MonthConsumption(month=k, financing="result")
+        month = msgspec.structs.replace(base, periods_billed=periods)
+        used = billed.sources[k]
+        month.price_source = "mixed" if len(used) > 1 else next(iter(used), "none")
+        month.amount_due = _amount_due(
+            month,
+            billed.totals[k] if k in billed.totals else _seed(fold)[0],
+            used,
+            k in billed.unknown or (fold is not None and fold.unknown),
+        )
+        months[k] = month
+    return dict(sorted(months.items())) if billed.periods else months
+
+
+def _bill_periods(
+    state: CaseState, ctx: _Context, folds: dict[str, MonthFold], last_known: date | None
+) -> _Billed:
     billing = _Ledger()
     totals = _Seeded(folds)
     sources = _SeededSources(folds)
     unknown: set[str] = set()
-    if state.started_on is not None:
-        for a in state.assignments:
-            product = ctx.product(a.product)
-            if product is None or product.financing != "result":
-                continue
-            start = max(a.starts_on, state.started_on)
-            end = min(a.until, state.ended_on) if state.ended_on else a.until
-            # Months are billed through the month of the last recorded activity (or the
-            # end): later months are not settled yet.
-            known = last_known or start
-            end = min(end, max(month_bounds(month_key(known))[1], state.ended_on or start))
-            if end < start:
-                continue
-            _bill_result(billing, a, start, end, ctx.cat, totals, sources, unknown)
-    months = {k: fold.month for k, fold in folds.items()}
-    for key, billed in billing.months.items():
-        fold = folds.get(key)
-        base = fold.month if fold is not None else billed
-        month = msgspec.structs.replace(base, periods_billed=billed.periods_billed)
-        used = sources[key]
-        month.price_source = "mixed" if len(used) > 1 else next(iter(used), "none")
-        month.amount_due = _amount_due(
-            month, totals[key], used, key in unknown or (fold is not None and fold.unknown)
-        )
-        months[key] = month
-    return dict(sorted(months.items())) if billing.months else months
+    assert state.started_on is not None
+    for a in state.assignments:
+        product = ctx.product(a.product)
+        if product is None or product.financing != "result":
+            continue
+        start = max(a.starts_on, state.started_on)
+        end = min(a.until, state.ended_on) if state.ended_on else a.until
+        # Months are billed through the month of the last recorded activity (or the
+        # end): later months are not settled yet.
+        known = last_known or start
+        end = min(end, max(month_bounds(month_key(known))[1], state.ended_on or start))
+        if end < start:
+            continue
+        _bill_result(billing, a, start, end, ctx.cat, totals, sources, unknown)
+    return _Billed(
+        periods={k: m.periods_billed for k, m in billing.months.items()},
+        totals=dict(totals),
+        sources=dict(sources),
+        unknown=unknown,
+        seeds={k: _seed(folds.get(k)) for k in set(totals) | set(sources)},
+    )
 
 
 def consumption(
