@@ -16,6 +16,8 @@ import pytest
 
 from caselog.application import CaseLog
 from caselog.config import store_config
+from tests import pgcluster
+from tests.pgcluster import PrivateCluster
 
 PG_ADMIN_URL = os.environ.get("CASELOG_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -67,6 +69,30 @@ def pg_url(pg_server: str) -> Iterator[str]:
         yield url
     finally:
         _drop_pg_database(pg_server, name)
+
+
+@pytest.fixture(scope="session")
+def private_pg() -> Iterator[PrivateCluster]:
+    """A PostgreSQL server of the tests' own (tests/pgcluster.py), for tests that stop and
+    start their database without disturbing the shared server other tests use."""
+    reason = pgcluster.unavailable()
+    if reason:
+        if IN_CI:
+            pytest.fail(f"CI=true requires a private PostgreSQL cluster: {reason}")
+        pytest.skip(reason)
+    cluster = PrivateCluster().init()
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture
+def private_pg_url(private_pg: PrivateCluster) -> str:
+    """A fresh database on the private server (running: a test that stopped it starts it)."""
+    if not private_pg.ready():
+        private_pg.start()
+    return private_pg.database(f"caselog_test_{uuid.uuid4().hex[:12]}")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

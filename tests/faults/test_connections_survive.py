@@ -21,10 +21,9 @@ from projections.store import ViewStore
 from tests.conftest import PG_ADMIN_URL
 from tests.faults.conftest import Service
 from tests.faults.test_crash_and_restart import PROVIDER, active_case
+from tests.pgcluster import PrivateCluster
 
 pytestmark = [pytest.mark.fault, pytest.mark.postgres]
-
-PG_LOG = Path("/var/log/postgresql/postgresql-15-main.log")
 
 
 def terminate_sessions(url: str) -> int:
@@ -107,8 +106,11 @@ def test_no_503_once_health_answers_after_every_session_was_dropped(
         svc.stop()
 
 
-@pytest.mark.skipif(not PG_LOG.exists(), reason="PostgreSQL's log is not on this machine")
-def test_schema_creation_is_idempotent_and_logs_no_error(pg_url: str) -> None:
+def test_schema_creation_is_idempotent_and_logs_no_error(
+    private_pg: PrivateCluster, private_pg_url: str
+) -> None:
+    """On the tests' own server, whose log holds only the tests' statements."""
+    pg_url = private_pg_url
     name = pg_url.rsplit("/", 1)[1]
     errors: list[BaseException] = []
 
@@ -126,6 +128,8 @@ def test_schema_creation_is_idempotent_and_logs_no_error(pg_url: str) -> None:
     start()  # and a later start on the existing schema
     assert errors == []
     logged = [
-        line for line in PG_LOG.read_text(errors="replace").splitlines() if f"@{name} " in line
+        line
+        for line in private_pg.log.read_text(errors="replace").splitlines()
+        if f"@{name} " in line
     ]
     assert [line for line in logged if "ERROR" in line] == []

@@ -3,9 +3,6 @@ is down, recovers by itself, and nothing acknowledged is lost."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import threading
 import time
 from collections import Counter
@@ -20,37 +17,28 @@ from caselog.config import store_config
 from domain.values import Actor
 from tests.faults.conftest import Service
 from tests.faults.test_crash_and_restart import PROVIDER, active_case
+from tests.pgcluster import PrivateCluster
 
 pytestmark = [pytest.mark.fault, pytest.mark.postgres]
 
 
-def cluster(action: str) -> None:
-    version = sorted(p.name for p in Path("/etc/postgresql").iterdir())[0]
-    subprocess.run(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action, *(["-m", "fast"] if action == "stop" else [])],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-
-
-def pg_ready() -> bool:
-    return subprocess.run(["pg_isready", "-h", "127.0.0.1", "-q"], check=False).returncode == 0
-
-
 @pytest.fixture
-def pg_service(pg_url: str, tmp_path: Path):
-    if not shutil.which("pg_ctlcluster") or os.geteuid() != 0:
-        pytest.skip("restarting PostgreSQL needs pg_ctlcluster run as root")
-    svc = Service(pg_url, tmp_path / "service.log")
+def pg_service(private_pg: PrivateCluster, private_pg_url: str, tmp_path: Path):
+    """The service on the tests' own PostgreSQL server (tests/pgcluster.py), which this
+    test stops and starts: the shared server other tests use is never restarted."""
+    svc = Service(private_pg_url, tmp_path / "service.log")
     svc.start()
     try:
         yield svc
     finally:
-        if not pg_ready():
-            cluster("start")
+        if not private_pg.ready():
+            private_pg.start()
         svc.stop()
 
 
-def test_the_service_answers_503_while_postgres_is_down_and_recovers(pg_service: Service) -> None:
+def test_the_service_answers_503_while_postgres_is_down_and_recovers(
+    pg_service: Service, private_pg: PrivateCluster
+) -> None:
     svc = pg_service
     cid = active_case(svc.url, 1)
     statuses: Counter[int] = Counter()
@@ -81,7 +69,7 @@ def test_the_service_answers_503_while_postgres_is_down_and_recovers(pg_service:
     thread.start()
     try:
         time.sleep(1.0)
-        cluster("stop")
+        private_pg.stop()
         time.sleep(1.0)
         health = httpx.get(svc.url + "/health", timeout=15).status_code
         # fresh requests while the store is down fail fast with 503
@@ -92,7 +80,7 @@ def test_the_service_answers_503_while_postgres_is_down_and_recovers(pg_service:
                 fresh.append(c.post(f"{svc.url}/v1/cases/{cid}/contacts", headers=PROVIDER,
                                     json={"occurred_on": "2024-02-01", "minutes": 5, "kind": "direct"}).status_code)  # fmt: skip
         down = Counter(statuses)
-        cluster("start")
+        private_pg.start()
         deadline = time.monotonic() + 60
         before = len(acked)
         while len(acked) < before + 10 and time.monotonic() < deadline:

@@ -31,7 +31,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import threading
 import time
 from collections import Counter, defaultdict
@@ -47,7 +46,7 @@ from caselog.config import store_config
 from projections.store import ViewStore
 from tests.faults.conftest import Service
 from tests.faults.test_crash_and_restart import PROVIDER, active_case
-from tests.faults.test_database_restart import cluster, pg_ready
+from tests.pgcluster import PrivateCluster
 
 pytestmark = [pytest.mark.soak, pytest.mark.fault]
 
@@ -184,12 +183,20 @@ def healthy_at(url: str, timeout: float = 60) -> float:
     raise AssertionError("the service did not become healthy")
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def soak_store(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, PrivateCluster | None]:
+    """SQLite, or a database on the tests' own PostgreSQL server (tests/pgcluster.py): the
+    soak restarts its server, never the shared one other tests use."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'caselog.db'}", None
+    return request.getfixturevalue("private_pg_url"), request.getfixturevalue("private_pg")
+
+
 def test_soak_exactly_once_gap_free_equal_projections_steady_throughput(
-    database_url: str, tmp_path: Path
+    soak_store: tuple[str, PrivateCluster | None], tmp_path: Path
 ) -> None:
-    pg = database_url.startswith("postgresql")
-    if pg and (not shutil.which("pg_ctlcluster") or os.geteuid() != 0):
-        pytest.skip("restarting PostgreSQL needs pg_ctlcluster run as root")
+    database_url, cluster = soak_store
+    pg = cluster is not None
     svc = Service(database_url, tmp_path / "service.log")
     svc.start()
     figures: dict[str, object] = {"store": "postgres" if pg else "sqlite", "seconds": SECONDS}
@@ -215,9 +222,10 @@ def test_soak_exactly_once_gap_free_equal_projections_steady_throughput(
         if pg and FAULTS:
             time.sleep(max(0.0, t0 + 0.4 * SECONDS - time.monotonic()))
             stopped = time.monotonic()
-            cluster("stop")
+            assert cluster is not None
+            cluster.stop()
             time.sleep(1.0)
-            cluster("start")
+            cluster.start()
             down = (stopped, healthy_at(svc.url))
             figures["database_down_s"] = round(down[1] - down[0], 2)
         for t in threads:
@@ -300,8 +308,8 @@ def test_soak_exactly_once_gap_free_equal_projections_steady_throughput(
             views.close()
             app.close()
     finally:
-        if pg and not pg_ready():
-            cluster("start")
+        if cluster is not None and not cluster.ready():
+            cluster.start()
         svc.stop()
         report = os.environ.get("CASELOG_SOAK_REPORT")
         if report:
