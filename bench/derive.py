@@ -13,7 +13,12 @@ For cases of 10, 100, 1,000 and 5,000 events (``bench.long_cases.build_case``: c
   per batch for the read models), in full and from the derivation (hours used summed per
   month and kept: ``..._derived_ms_<n>``);
 - ``next_ratio_5000_10`` and ``full_ratio_5000_10``: the 5,000-event cost over the 10-event
-  cost (flat is 1).
+  cost (flat is 1);
+- ``rebuild_events_per_s_incremental`` / ``..._full``: a rebuild of every projection
+  (``ProjectionRunner.rebuild``, SQLite, ``--cases`` demo cases) with each version derived
+  from the one before, and with every version derived in full (as before the derivation
+  was incremental), alternated ``--rounds`` times in the same run (best of each), and
+  ``rebuild_speedup`` their ratio.
 
 Prints one JSON document (``--json FILE`` writes it too).
 """
@@ -105,12 +110,54 @@ def _size(n: int, repeat: int) -> dict[str, float]:
     return out
 
 
+def rebuild(cases: int, rounds: int) -> dict[str, float]:
+    """Rebuild speed with the runner deriving each version from the one before, and in
+    full, in the same process on the same database."""
+    import tempfile
+
+    import projections.runner as runner_module
+    from caselog.application import CaseLog
+    from caselog.config import store_config
+    from caselog.demo import generate
+    from projections.derive import derive
+
+    def in_full(*args: Any) -> Any:
+        return derive(*args[:5])  # the version before is ignored
+
+    best = {"incremental": 0.0, "full": 0.0}
+    with tempfile.TemporaryDirectory() as tmp:
+        app = CaseLog(store=store_config(f"sqlite:///{Path(tmp) / 'rebuild.db'}"))
+        try:
+            app.import_cases(generate(cases, seed=2022), chunk=50)
+            runner = runner_module.ProjectionRunner(app)
+            for _ in range(rounds):
+                for way in ("incremental", "full"):
+                    runner_module.derive = derive if way == "incremental" else in_full  # type: ignore[assignment]
+                    runner._cases.clear()
+                    started = time.perf_counter()
+                    events = runner.rebuild()
+                    rate = events / (time.perf_counter() - started)
+                    best[way] = max(best[way], round(rate))
+        finally:
+            runner_module.derive = derive
+            app.close()
+    return {
+        "rebuild_events": events,
+        "rebuild_events_per_s_incremental": best["incremental"],
+        "rebuild_events_per_s_full": best["full"],
+        "rebuild_speedup": round(best["incremental"] / best["full"], 2),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.derive", description=__doc__)
     p.add_argument("--repeat", type=int, default=7)
+    p.add_argument("--cases", type=int, default=300, help="demo cases for the rebuild")
+    p.add_argument("--rounds", type=int, default=2, help="rebuilds per way")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
-    figures = measure(args.repeat)
+    figures: dict[str, float] = measure(args.repeat)
+    figures.update(rebuild(args.cases, args.rounds))
     text = json.dumps(figures, indent=2)
     print(text)
     if args.json:
