@@ -41,6 +41,7 @@ not settled).
 from __future__ import annotations
 
 import bisect
+import copy
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -241,6 +242,8 @@ class MonthFold:
     unknown: bool
     #: declarable and beyond-volume minutes per assignment (``entitlement``), on first use
     usage: dict[tuple[str, int], tuple[int, int]] | None = None
+    #: ``month`` as JSON (the ``consumption_month`` row's ``doc``), on first use
+    doc: str | None = None
 
 
 class _Context:
@@ -257,6 +260,15 @@ class _Context:
         self._digital_caps: dict[tuple[tuple[str, int], Caps], int] = {}
         #: result-financing period prices by (start of care, end, last month of activity)
         self.billed: dict[tuple[date, date | None, str | None], _Billed] = {}
+
+    def with_state(self, state: CaseState) -> _Context:
+        """This context for a later version of the case with the same assignments (the
+        lookups stay valid and are shared)."""
+        if state is self.state:
+            return self
+        other = copy.copy(self)
+        other.state = state
+        return other
 
     def assignment_on(self, day: date) -> Assignment | None:
         if day not in self._assignments:
@@ -529,11 +541,7 @@ class Fold:
         whose assignments are unchanged: the months before the entry's month are kept, its
         month is refolded from the state carried into it, and later months are refolded
         only while the state carried into them differs from before."""
-        ctx = self._ctx
-        if state is not self.state:
-            ctx = _Context.__new__(_Context)
-            ctx.__dict__.update(self._ctx.__dict__)
-            ctx.state = state
+        ctx = self._ctx.with_state(state)
         key = month_key(entry.occurred_on)
         folds: dict[str, MonthFold] = {}
         carry = Carry()
@@ -572,10 +580,7 @@ class Fold:
         (the start or end of care may have moved)."""
         if state is self.state:
             return self
-        ctx = _Context.__new__(_Context)
-        ctx.__dict__.update(self._ctx.__dict__)
-        ctx.state = state
-        return Fold(state, self.cat, ctx, self.folds, self.last_known)
+        return Fold(state, self.cat, self._ctx.with_state(state), self.folds, self.last_known)
 
     def usage(self, fold: MonthFold) -> dict[tuple[str, int], tuple[int, int]]:
         """Declarable and beyond-volume minutes of one month per assignment (number,

@@ -28,6 +28,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
+import msgspec
+
 from domain import facts as f
 from domain.catalogue import Catalogue
 from domain.state import CaseState, Entry
@@ -37,6 +39,8 @@ from projections.kpi_cells import Items
 from projections.kpi_cells import items as kpi_items
 from projections.kpis import CaseSummary, FactCounts, count_fact, count_facts, summary
 from projections.signals import Signal, signals
+
+_encode = msgspec.json.Encoder().encode
 
 
 class Derived:
@@ -91,6 +95,20 @@ class Derived:
     def months(self) -> dict[str, MonthConsumption]:
         """Consumption per month (``projections.consumption``), keyed ``YYYY-MM``."""
         return self.fold.months
+
+    def month_docs(self) -> list[tuple[MonthConsumption, str]]:
+        """Each month with its JSON document; a month kept from an earlier version keeps
+        its document too."""
+        out = []
+        for key, month in self.months.items():
+            fold = self.fold.folds.get(key)
+            if fold is None or fold.month is not month:  # with a period price: this version's
+                out.append((month, _encode(month).decode()))
+                continue
+            if fold.doc is None:
+                fold.doc = _encode(month).decode()
+            out.append((month, fold.doc))
+        return out
 
     @property
     def items(self) -> Items:

@@ -143,9 +143,9 @@ class ConsumptionProjection:
                     "non_declarable_minutes": m.non_declarable_minutes,
                     "no_shows": m.no_shows.count,
                     "amount_due": m.amount_due,
-                    "doc": _encode(m).decode(),
+                    "doc": doc,
                 }
-                for m in d.months.values()
+                for m, doc in d.month_docs()
             ]
         }
 

@@ -33,6 +33,8 @@ _encode = msgspec.json.Encoder().encode
 
 def document(d: Derived) -> bytes:
     on_a_day = d.entitlements_on(date(2024, 6, 30))
+    # the consumption rows' documents (kept with a month from version to version)
+    assert [doc for _, doc in d.month_docs()] == [_encode(m).decode() for m in d.months.values()]
     return _encode(
         [d.months, d.summary, sorted(d.items.items()), d.entitlements, d.signals, on_a_day]
     )
