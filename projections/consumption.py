@@ -244,6 +244,52 @@ class MonthFold:
     usage: dict[tuple[str, int], tuple[int, int]] | None = None
     #: ``month`` as JSON (the ``consumption_month`` row's ``doc``), on first use
     doc: str | None = None
+    #: whether R-11 judged indirect time here (it reads the client-bound time carried in)
+    indirect: bool = False
+    #: R-17: per assignment, (minutes granted, declarable minutes of this month before the
+    #: volume rule); and whether the rule cut any
+    need: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
+    cut: bool = False
+
+    def shifted(self, start: Carry) -> MonthFold | None:
+        """This month folded from another state carried in, when that state decides every
+        fact of the month alike (only totals the month does not read differ): the same month
+        with the state carried out moved by as much; else None (fold it again)."""
+        old = self.start
+        if start.no_shows != old.no_shows or start.digital != old.digital:
+            return None
+        if self.indirect and (start.indirect, start.client_bound) != (
+            old.indirect,
+            old.client_bound,
+        ):
+            return None
+        if self.cut or any(start.volume.get(k, 0) + n > g for k, (g, n) in self.need.items()):
+            return None
+        volume = dict(start.volume)
+        for k, (_, n) in self.need.items():
+            volume[k] = volume.get(k, 0) + n
+        end = Carry(
+            no_shows=self.end.no_shows,
+            digital=self.end.digital,
+            indirect=start.indirect + self.end.indirect - old.indirect,
+            client_bound=start.client_bound + self.end.client_bound - old.client_bound,
+            volume=volume,
+        )
+        return MonthFold(
+            self.key,
+            self.entries,
+            start,
+            end,
+            self.month,
+            self.total,
+            self.sources,
+            self.unknown,
+            self.usage,
+            self.doc,
+            self.indirect,
+            self.need,
+            self.cut,
+        )
 
 
 class _Context:
@@ -382,12 +428,24 @@ def _fold_month(ctx: _Context, key: str, entries: list[Entry], start: Carry) -> 
         client_bound += client
     assert m is not None  # every month folded has a fact
     carry = _indirect(ledger, m, indirect, cat, carry, client_bound)
-    _total_volume(ctx, m, carry.volume)
+    need, cut = _total_volume(ctx, m, carry.volume)
     total, sources, unknown = _hourly_amount(ctx, m)
     m.price_source = "mixed" if len(sources) > 1 else next(iter(sources), "none")
     m.amount_due = _amount_due(m, total, sources, unknown)
     m.decisions.sort(key=lambda d: (d.occurred_on, d.event_version))
-    return MonthFold(key, entries, start, carry, m, total, sources, unknown)
+    return MonthFold(
+        key,
+        entries,
+        start,
+        carry,
+        m,
+        total,
+        sources,
+        unknown,
+        indirect=bool(indirect),
+        need=need,
+        cut=cut,
+    )
 
 
 def _indirect(
@@ -430,9 +488,15 @@ def _indirect(
     )
 
 
-def _total_volume(ctx: _Context, m: MonthConsumption, used: dict[tuple[str, int], int]) -> None:
+def _total_volume(
+    ctx: _Context, m: MonthConsumption, used: dict[tuple[str, int], int]
+) -> tuple[dict[tuple[str, int], tuple[int, int]], bool]:
     """R-17: what an hourly assignment declares stops at its total granted volume; the rest
-    is not declarable (decided in date order, after the other rules)."""
+    is not declarable (decided in date order, after the other rules). Returns per assignment
+    the minutes granted and the month's declarable minutes before the rule, and whether it
+    cut any."""
+    need: dict[tuple[str, int], tuple[int, int]] = {}
+    cut_any = False
     ordered = sorted(
         (
             (i, d)
@@ -449,10 +513,12 @@ def _total_volume(ctx: _Context, m: MonthConsumption, used: dict[tuple[str, int]
         if granted is None:
             continue
         key = (a.assignment_number, a.source_version)
+        need[key] = (granted, need.get(key, (granted, 0))[1] + d.declarable_minutes)
         allowed = max(0, min(d.declarable_minutes, granted - used.get(key, 0)))
         used[key] = used.get(key, 0) + allowed
         if allowed == d.declarable_minutes:
             continue
+        cut_any = True
         cut = d.declarable_minutes - allowed
         m.decisions[i] = msgspec.structs.replace(
             d,
@@ -464,6 +530,7 @@ def _total_volume(ctx: _Context, m: MonthConsumption, used: dict[tuple[str, int]
         )
         m.declarable_minutes -= cut
         m.non_declarable_minutes += cut
+    return need, cut_any
 
 
 def _hourly_amount(ctx: _Context, m: MonthConsumption) -> tuple[Decimal, set[str], bool]:
@@ -563,7 +630,8 @@ class Fold:
             elif carry == old.start:
                 folds[k] = done = old  # the same state carried in: the same month
             else:
-                folds[k] = done = _fold_month(ctx, k, old.entries, carry)
+                done = old.shifted(carry) or _fold_month(ctx, k, old.entries, carry)
+                folds[k] = done
             carry = done.end
         if not refold:
             folds[key] = _fold_month(ctx, key, [entry], carry)

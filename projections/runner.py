@@ -5,7 +5,8 @@ a tracking recorder, which is correct but slow (one commit per event), and our r
 are per case. This runner reads a batch of notifications in log order, loads each case the
 batch touched at the version the batch reaches (snapshots make that ~1 ms), derives each of
 its versions from the one before (``projections.derive``), recomputes that case's rows from
-the derivation and replaces them, and moves the projection's position, all in one transaction on the read-model database:
+the derivation and replaces them, and moves the projection's position, all in one
+transaction on the read-model database:
 
 - a crash before the commit leaves rows and position as they were: the batch is read again;
 - a crash after the commit has moved both: nothing is counted twice;
