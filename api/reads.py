@@ -32,8 +32,9 @@ from application.application import CaseLog, today
 from domain.errors import CaseNotFound
 from domain.values import Actor, Volume
 from projections.case_view import case_document
-from projections.consumption import Decision, Minutes, MonthConsumption, NoShows, consumption
-from projections.entitlement import AssignmentView, entitlements
+from projections.consumption import Decision, Minutes, MonthConsumption, NoShows
+from projections.derive import derive
+from projections.entitlement import AssignmentView
 from projections.history import HistoryEvent, Step, history, replay
 from projections.stored_reads import Behind, Stored
 
@@ -163,7 +164,7 @@ async def get_entitlement(
                 return entitlement_out(cid, day, stored.value, stored.version)
         case = app.get_case(cid, actor, as_of=as_of)
         cat = app.catalogues.for_tenant(case.state.tenant)
-        views = entitlements(case.state, case.entries, cat, day)
+        views = derive(str(cid), case.state, case.entries, cat, case.version).entitlements_on(day)
         return entitlement_out(cid, day, views, case.version)
 
     return await anyio.to_thread.run_sync(read)
@@ -239,7 +240,7 @@ async def get_consumption(
                 return consumption_out(cid, month, stored.value, stored.version)
         case = app.get_case(cid, actor, as_of=as_of)
         cat = app.catalogues.for_tenant(case.state.tenant)
-        m = consumption(case.state, case.entries, cat).get(month)
+        m = derive(str(cid), case.state, case.entries, cat, case.version).months.get(month)
         return consumption_out(cid, month, m, case.version)
 
     return await anyio.to_thread.run_sync(read)

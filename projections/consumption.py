@@ -40,15 +40,18 @@ not settled).
 
 from __future__ import annotations
 
+import bisect
+import copy
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 import msgspec
 
 from domain import facts as f
-from domain.catalogue import Catalogue, Product
+from domain.catalogue import Caps, Catalogue, Product
 from domain.state import Assignment, CaseState, Entry, is_timely_cancellation
 from projections.pricing import price_on
 
@@ -149,50 +152,6 @@ def _extended_ends(entries: Iterable[Entry]) -> dict[str, list[date]]:
     return moved
 
 
-def _total_volume(ledger: _Ledger, state: CaseState, cat: Catalogue) -> None:
-    """R-17: what an hourly assignment declares stops at its total granted volume; the rest
-    is not declarable (decided in date order, after the other rules)."""
-    used: dict[tuple[str, int], int] = defaultdict(int)
-    totals: dict[int, int | None] = {}  # per assignment (source version): whole minutes
-    ordered = sorted(
-        (
-            (m, i, d)
-            for m in ledger.months.values()
-            for i, d in enumerate(m.decisions)
-            if d.declarable_minutes and d.counted_minutes is not None
-        ),
-        key=lambda t: (t[2].occurred_on, t[2].event_version),
-    )
-    for m, i, d in ordered:
-        a = state.assignment_on(d.occurred_on)
-        if a is None:
-            continue
-        if a.source_version not in totals:
-            product = cat.product_any(a.product)
-            hourly = product is not None and product.financing == "hourly"
-            # whole minutes, rounded down
-            totals[a.source_version] = int(granted_minutes(a)) if hourly else None
-        granted = totals[a.source_version]
-        if granted is None:
-            continue
-        key = (a.assignment_number, a.source_version)
-        allowed = max(0, min(d.declarable_minutes, granted - used[key]))
-        used[key] += allowed
-        if allowed == d.declarable_minutes:
-            continue
-        cut = d.declarable_minutes - allowed
-        m.decisions[i] = msgspec.structs.replace(
-            d,
-            rule="R-17",
-            declarable_minutes=allowed,
-            beyond_volume_minutes=cut,
-            explanation=f"{d.explanation}; beyond the total volume of {granted} min granted "
-            f"over the validity: {cut} min not declarable",
-        )
-        m.declarable_minutes -= cut
-        m.non_declarable_minutes += cut
-
-
 class _Ledger:
     """Accumulates decisions into months."""
 
@@ -232,31 +191,176 @@ class _Ledger:
             m.non_declarable_minutes += counted - declarable
 
 
-def consumption(
-    state: CaseState, entries: Iterable[Entry], cat: Catalogue
-) -> dict[str, MonthConsumption]:
-    """Every month with activity or billing, keyed ``YYYY-MM``."""
-    effective = sorted(
-        (e for e in entries if not e.retracted and isinstance(e.fact, f.Contact | f.NoShow)),
-        key=lambda e: (e.occurred_on, e.version),
-    )
-    ledger = _Ledger()
-    hourly_direct: list[tuple[Entry, Assignment, Product, int]] = []
-    indirect: list[tuple[Entry, Assignment, Product, int]] = []
-    allocation_no_shows: dict[tuple[str, int, int], int] = defaultdict(int)
-    digital_used: dict[tuple[str, int], int] = defaultdict(int)
-    digital_caps: dict[tuple[tuple[str, int], object], int] = {}
-    extended = _extended_ends(entries)
+# --- the fold, month by month ------------------------------------------------------------
+#
+# Consumption is a chronological fold with state carried across months: the R-13 no-shows
+# per allocation period, the R-16 running digital total, the R-11 indirect time declared and
+# the client-bound time it is measured against, and the R-17 volume used. Each month is
+# folded from the state carried into it, and the state at each month boundary is kept, so a
+# contact or no-show dated in month M leaves the months before M as they were and refolds
+# from M on (later months only while the state carried into them changes).
 
-    for e in effective:
-        a = state.assignment_on(e.occurred_on)
-        product = cat.product_any(a.product) if a else None
-        financing = product.financing if product else "unknown"
-        m = ledger.month(e.occurred_on, financing)
+
+@dataclass(frozen=True, slots=True)
+class Carry:
+    """The state a month's fold starts from (and the next month's, after it)."""
+
+    #: R-13: no-shows per (assignment number, source version, allocation period)
+    no_shows: dict[tuple[str, int, int], int] = field(default_factory=dict)
+    #: R-16: digital direct minutes declared per (assignment number, source version)
+    digital: dict[tuple[str, int], int] = field(default_factory=dict)
+    #: R-11: indirect minutes declared over the trajectory so far
+    indirect: int = 0
+    #: R-11: hourly client-bound (direct, group, digital) minutes of the months so far
+    client_bound: int = 0
+    #: R-17: declarable minutes used per (assignment number, source version)
+    volume: dict[tuple[str, int], int] = field(default_factory=dict)
+
+    def copy(self) -> Carry:
+        return Carry(
+            no_shows=dict(self.no_shows),
+            digital=dict(self.digital),
+            indirect=self.indirect,
+            client_bound=self.client_bound,
+            volume=dict(self.volume),
+        )
+
+
+@dataclass(slots=True)
+class MonthFold:
+    """One month folded: its contacts and no-shows, the state carried in and out, the month
+    as the hour accounting decides it (before any result-financing period price), and the
+    hourly amount behind ``amount_due``."""
+
+    key: str
+    entries: list[Entry]  # (occurred_on, version) order
+    start: Carry
+    end: Carry
+    month: MonthConsumption
+    total: Decimal
+    sources: set[str]
+    unknown: bool
+    #: declarable and beyond-volume minutes per assignment (``entitlement``), on first use
+    usage: dict[tuple[str, int], tuple[int, int]] | None = None
+    #: ``month`` as JSON (the ``consumption_month`` row's ``doc``), on first use
+    doc: str | None = None
+    #: whether R-11 judged indirect time here (it reads the client-bound time carried in)
+    indirect: bool = False
+    #: R-17: per assignment, (minutes granted, declarable minutes of this month before the
+    #: volume rule); and whether the rule cut any
+    need: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
+    cut: bool = False
+
+    def shifted(self, start: Carry) -> MonthFold | None:
+        """This month folded from another state carried in, when that state decides every
+        fact of the month alike (only totals the month does not read differ): the same month
+        with the state carried out moved by as much; else None (fold it again)."""
+        old = self.start
+        if start.no_shows != old.no_shows or start.digital != old.digital:
+            return None
+        if self.indirect and (start.indirect, start.client_bound) != (
+            old.indirect,
+            old.client_bound,
+        ):
+            return None
+        if self.cut or any(start.volume.get(k, 0) + n > g for k, (g, n) in self.need.items()):
+            return None
+        volume = dict(start.volume)
+        for k, (_, n) in self.need.items():
+            volume[k] = volume.get(k, 0) + n
+        end = Carry(
+            no_shows=self.end.no_shows,
+            digital=self.end.digital,
+            indirect=start.indirect + self.end.indirect - old.indirect,
+            client_bound=start.client_bound + self.end.client_bound - old.client_bound,
+            volume=volume,
+        )
+        return MonthFold(
+            self.key,
+            self.entries,
+            start,
+            end,
+            self.month,
+            self.total,
+            self.sources,
+            self.unknown,
+            self.usage,
+            self.doc,
+            self.indirect,
+            self.need,
+            self.cut,
+        )
+
+
+class _Context:
+    """What a fold reads besides the facts: the state's assignments, the catalogue, and the
+    allocation periods moved by extensions (lookups cached per fold)."""
+
+    def __init__(self, state: CaseState, entries: Iterable[Entry], cat: Catalogue) -> None:
+        self.state = state
+        self.cat = cat
+        self.extended = _extended_ends(entries)
+        self._products: dict[str, Product | None] = {}
+        self._assignments: dict[date, Assignment | None] = {}
+        self._granted: dict[int, int | None] = {}
+        self._digital_caps: dict[tuple[tuple[str, int], Caps], int] = {}
+        #: result-financing period prices by (start of care, end, last month of activity)
+        self.billed: dict[tuple[date, date | None, str | None], _Billed] = {}
+
+    def with_state(self, state: CaseState) -> _Context:
+        """This context for a later version of the case with the same assignments (the
+        lookups stay valid and are shared)."""
+        if state is self.state:
+            return self
+        other = copy.copy(self)
+        other.state = state
+        return other
+
+    def assignment_on(self, day: date) -> Assignment | None:
+        if day not in self._assignments:
+            self._assignments[day] = self.state.assignment_on(day)
+        return self._assignments[day]
+
+    def product(self, code: str) -> Product | None:
+        if code not in self._products:
+            self._products[code] = self.cat.product_any(code)
+        return self._products[code]
+
+    def granted(self, a: Assignment) -> int | None:
+        """R-17: whole minutes granted (rounded down) to an hourly assignment, else None."""
+        if a.source_version not in self._granted:
+            product = self.product(a.product)
+            hourly = product is not None and product.financing == "hourly"
+            self._granted[a.source_version] = int(granted_minutes(a)) if hourly else None
+        return self._granted[a.source_version]
+
+    def digital_cap(self, a: Assignment, caps: Caps) -> int:
+        key = ((a.assignment_number, a.source_version), caps)
+        if key not in self._digital_caps:
+            self._digital_caps[key] = round_minutes(
+                caps.digital_max_share * (1 - caps.indirect_max_share) * granted_minutes(a)
+            )
+        return self._digital_caps[key]
+
+
+def _fold_month(ctx: _Context, key: str, entries: list[Entry], start: Carry) -> MonthFold:
+    """Decide every contact and no-show of one month from the state carried into it."""
+    cat = ctx.cat
+    carry = start.copy()
+    ledger = _Ledger()
+    client_bound = 0
+    indirect: list[tuple[Entry, int]] = []
+    m: MonthConsumption | None = None
+    for e in entries:
+        a = ctx.assignment_on(e.occurred_on)
+        product = ctx.product(a.product) if a else None
+        if m is None:
+            m = ledger.month(e.occurred_on, product.financing if product else "unknown")
         if isinstance(e.fact, f.NoShow):
-            _no_show(ledger, m, e, e.fact, a, product, cat, allocation_no_shows, extended)
+            _no_show(ledger, m, e, e.fact, a, product, cat, carry.no_shows, ctx.extended)
             continue
         c = e.fact
+        assert isinstance(c, f.Contact)
         client = (
             round_minutes(Decimal(c.minutes) * c.professionals / c.participants)
             if c.kind == "group"
@@ -279,19 +383,16 @@ def consumption(
             )
             continue
         if c.kind == "indirect":
-            indirect.append((e, a, product, client))
+            indirect.append((e, client))
             continue
         if c.kind == "direct" and c.channel == "digital":
             caps = cat.caps_on(e.occurred_on)
             if caps is not None:
-                key = (a.assignment_number, a.source_version)
-                if (key, caps) not in digital_caps:
-                    digital_caps[key, caps] = round_minutes(
-                        caps.digital_max_share * (1 - caps.indirect_max_share) * granted_minutes(a)
-                    )
-                cap = digital_caps[key, caps]
-                allowed = max(0, min(client, cap - digital_used[key]))
-                digital_used[key] += allowed
+                used_key = (a.assignment_number, a.source_version)
+                cap = ctx.digital_cap(a, caps)
+                used = carry.digital.get(used_key, 0)
+                allowed = max(0, min(client, cap - used))
+                carry.digital[used_key] = used + allowed
                 if allowed < client:
                     ledger.decide(
                         m,
@@ -301,10 +402,10 @@ def consumption(
                         client,
                         f"digital direct time above {caps.digital_max_share:%} of the indicated "
                         f"direct time over the indication ({cap} min, "
-                        f"{digital_used[key] - allowed} used before): "
+                        f"{used} used before): "
                         f"{client - allowed} min not declarable",
                     )
-                    hourly_direct.append((e, a, product, allowed))
+                    client_bound += allowed
                     continue
                 ledger.decide(
                     m,
@@ -312,9 +413,9 @@ def consumption(
                     "R-16",
                     client,
                     client,
-                    f"digital, within the indication's cap of {cap} min ({digital_used[key]} used)",
+                    f"digital, within the indication's cap of {cap} min ({used + allowed} used)",
                 )
-                hourly_direct.append((e, a, product, client))
+                client_bound += client
                 continue
         if c.kind == "group":
             why = (
@@ -324,14 +425,354 @@ def consumption(
             ledger.decide(m, e, "R-12", client, client, why)
         else:
             ledger.decide(m, e, "R-10", client, client, "direct client-bound time")
-        hourly_direct.append((e, a, product, client))
+        client_bound += client
+    assert m is not None  # every month folded has a fact
+    carry = _indirect(ledger, m, indirect, cat, carry, client_bound)
+    need, cut = _total_volume(ctx, m, carry.volume)
+    total, sources, unknown = _hourly_amount(ctx, m)
+    m.price_source = "mixed" if len(sources) > 1 else next(iter(sources), "none")
+    m.amount_due = _amount_due(m, total, sources, unknown)
+    m.decisions.sort(key=lambda d: (d.occurred_on, d.event_version))
+    return MonthFold(
+        key,
+        entries,
+        start,
+        carry,
+        m,
+        total,
+        sources,
+        unknown,
+        indirect=bool(indirect),
+        need=need,
+        cut=cut,
+    )
 
-    _indirect(ledger, hourly_direct, indirect, cat)
-    _total_volume(ledger, state, cat)
-    _amounts(ledger, state, effective, cat)
-    for m in ledger.months.values():
-        m.decisions.sort(key=lambda d: (d.occurred_on, d.event_version))
-    return dict(sorted(ledger.months.items()))
+
+def _indirect(
+    ledger: _Ledger,
+    m: MonthConsumption,
+    indirect: list[tuple[Entry, int]],
+    cat: Catalogue,
+    carry: Carry,
+    client_bound: int,
+) -> Carry:
+    """R-11: cumulative over the trajectory, through the end of each contact's month."""
+    direct_through = carry.client_bound + client_bound
+    declared = carry.indirect
+    for e, client in indirect:
+        caps = cat.caps_on(e.occurred_on)
+        if caps is None:
+            ledger.decide(
+                m, e, "R-10", client, client, "indirect client-bound time (no cap in force)"
+            )
+            declared += client
+            continue
+        ratio = caps.indirect_max_share / (1 - caps.indirect_max_share)
+        allowance = int(ratio * direct_through)  # whole minutes, rounded down
+        allowed = max(0, min(client, allowance - declared))
+        declared += allowed
+        why = (
+            f"indirect within {caps.indirect_max_share:%} of client-bound time over the trajectory"
+            if allowed == client
+            else f"indirect above {caps.indirect_max_share:%} of client-bound time over the "
+            f"trajectory (allowance {allowance} min through {m.month}): "
+            f"{client - allowed} min not declarable"
+        )
+        ledger.decide(m, e, "R-11", allowed, client, why)
+    return Carry(
+        no_shows=carry.no_shows,
+        digital=carry.digital,
+        indirect=declared,
+        client_bound=direct_through,
+        volume=carry.volume,
+    )
+
+
+def _total_volume(
+    ctx: _Context, m: MonthConsumption, used: dict[tuple[str, int], int]
+) -> tuple[dict[tuple[str, int], tuple[int, int]], bool]:
+    """R-17: what an hourly assignment declares stops at its total granted volume; the rest
+    is not declarable (decided in date order, after the other rules). Returns per assignment
+    the minutes granted and the month's declarable minutes before the rule, and whether it
+    cut any."""
+    need: dict[tuple[str, int], tuple[int, int]] = {}
+    cut_any = False
+    ordered = sorted(
+        (
+            (i, d)
+            for i, d in enumerate(m.decisions)
+            if d.declarable_minutes and d.counted_minutes is not None
+        ),
+        key=lambda t: (t[1].occurred_on, t[1].event_version),
+    )
+    for i, d in ordered:
+        a = ctx.assignment_on(d.occurred_on)
+        if a is None:
+            continue
+        granted = ctx.granted(a)
+        if granted is None:
+            continue
+        key = (a.assignment_number, a.source_version)
+        need[key] = (granted, need.get(key, (granted, 0))[1] + d.declarable_minutes)
+        allowed = max(0, min(d.declarable_minutes, granted - used.get(key, 0)))
+        used[key] = used.get(key, 0) + allowed
+        if allowed == d.declarable_minutes:
+            continue
+        cut_any = True
+        cut = d.declarable_minutes - allowed
+        m.decisions[i] = msgspec.structs.replace(
+            d,
+            rule="R-17",
+            declarable_minutes=allowed,
+            beyond_volume_minutes=cut,
+            explanation=f"{d.explanation}; beyond the total volume of {granted} min granted "
+            f"over the validity: {cut} min not declarable",
+        )
+        m.declarable_minutes -= cut
+        m.non_declarable_minutes += cut
+    return need, cut_any
+
+
+def _hourly_amount(ctx: _Context, m: MonthConsumption) -> tuple[Decimal, set[str], bool]:
+    """Declarable minutes x the hourly price on the fact's date (decision order)."""
+    total = Decimal(0)
+    sources: set[str] = set()
+    unknown = False
+    for d in m.decisions:
+        if d.declarable_minutes == 0:
+            continue
+        a = ctx.assignment_on(d.occurred_on)
+        if a is None:
+            continue
+        price, source = price_on(ctx.cat, a.product, d.occurred_on)
+        sources.add(source)
+        if price is None or price.per != "hour":
+            unknown = True
+            continue
+        total += price.amount * d.declarable_minutes / 60
+    return total, sources, unknown
+
+
+def _amount_due(m: MonthConsumption, total: Decimal, used: set[str], unknown: bool) -> str | None:
+    if unknown or (not used and (m.declarable_minutes or m.periods_billed)):
+        return None
+    if used:
+        return str(total.quantize(CENT, rounding=ROUND_HALF_UP))
+    return "0.00"
+
+
+def _fact_order(e: Entry) -> tuple[date, int]:
+    return (e.occurred_on, e.version)
+
+
+class Fold:
+    """The consumption of one case version, month by month, with the state at each month
+    boundary: :meth:`add` decides a new contact or no-show by refolding from its month."""
+
+    def __init__(
+        self,
+        state: CaseState,
+        cat: Catalogue,
+        ctx: _Context,
+        folds: dict[str, MonthFold],
+        last_known: date | None,
+    ) -> None:
+        self.state = state
+        self.cat = cat
+        self._ctx = ctx
+        self.folds = folds  # by month key, ascending
+        self.last_known = last_known
+        self.months = _bill(state, ctx, folds, last_known)
+
+    @classmethod
+    def full(cls, state: CaseState, entries: Iterable[Entry], cat: Catalogue) -> Fold:
+        entries = list(entries)
+        ctx = _Context(state, entries, cat)
+        effective = sorted(
+            (e for e in entries if not e.retracted and isinstance(e.fact, f.Contact | f.NoShow)),
+            key=_fact_order,
+        )
+        by_month: dict[str, list[Entry]] = {}
+        for e in effective:
+            by_month.setdefault(month_key(e.occurred_on), []).append(e)
+        folds: dict[str, MonthFold] = {}
+        carry = Carry()
+        for key in sorted(by_month):
+            folds[key] = done = _fold_month(ctx, key, by_month[key], carry)
+            carry = done.end
+        last_known = effective[-1].occurred_on if effective else None
+        return cls(state, cat, ctx, folds, last_known)
+
+    def add(self, state: CaseState, entry: Entry) -> Fold:
+        """This fold with one more contact or no-show (``entry``, not yet in it), for a case
+        whose assignments are unchanged: the months before the entry's month are kept, its
+        month is refolded from the state carried into it, and later months are refolded
+        only while the state carried into them differs from before."""
+        ctx = self._ctx.with_state(state)
+        key = month_key(entry.occurred_on)
+        folds: dict[str, MonthFold] = {}
+        carry = Carry()
+        refold = False
+        for k, old in self.folds.items():
+            if not refold and k < key:
+                folds[k] = old
+                carry = old.end
+                continue
+            if not refold:
+                refold = True
+                if k > key:
+                    folds[key] = done = _fold_month(ctx, key, [entry], carry)
+                    carry = done.end
+            if k == key:
+                merged = list(old.entries)
+                bisect.insort(merged, entry, key=_fact_order)
+                folds[k] = done = _fold_month(ctx, k, merged, carry)
+            elif carry == old.start:
+                folds[k] = done = old  # the same state carried in: the same month
+            else:
+                done = old.shifted(carry) or _fold_month(ctx, k, old.entries, carry)
+                folds[k] = done
+            carry = done.end
+        if not refold:
+            folds[key] = _fold_month(ctx, key, [entry], carry)
+        last_known = (
+            entry.occurred_on
+            if self.last_known is None or entry.occurred_on > self.last_known
+            else self.last_known
+        )
+        return Fold(state, self.cat, ctx, folds, last_known)
+
+    def rebill(self, state: CaseState) -> Fold:
+        """This fold for a later version of the case with the same facts decided (no new
+        contact or no-show, the same assignments): only the period prices are billed anew
+        (the start or end of care may have moved)."""
+        if state is self.state:
+            return self
+        return Fold(state, self.cat, self._ctx.with_state(state), self.folds, self.last_known)
+
+    def usage(self, fold: MonthFold) -> dict[tuple[str, int], tuple[int, int]]:
+        """Declarable and beyond-volume minutes of one month per assignment (number,
+        source version) valid on each decision's date, kept with the month."""
+        if fold.usage is None:
+            out: dict[tuple[str, int], tuple[int, int]] = {}
+            for d in fold.month.decisions:
+                a = self.state.assignment_on(d.occurred_on)
+                if a is not None:
+                    k = (a.assignment_number, a.source_version)
+                    used, beyond = out.get(k, (0, 0))
+                    out[k] = (used + d.declarable_minutes, beyond + d.beyond_volume_minutes)
+            fold.usage = out
+        return fold.usage
+
+
+class _Seeded(dict[str, Decimal]):
+    """Per month, the hourly amount the period prices are added to."""
+
+    def __init__(self, folds: dict[str, MonthFold]) -> None:
+        super().__init__()
+        self.folds = folds
+
+    def __missing__(self, key: str) -> Decimal:
+        fold = self.folds.get(key)
+        value = fold.total if fold is not None else Decimal(0)
+        self[key] = value
+        return value
+
+
+class _SeededSources(dict[str, set[str]]):
+    def __init__(self, folds: dict[str, MonthFold]) -> None:
+        super().__init__()
+        self.folds = folds
+
+    def __missing__(self, key: str) -> set[str]:
+        fold = self.folds.get(key)
+        value = set(fold.sources) if fold is not None else set()
+        self[key] = value
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class _Billed:
+    """The period prices billed for one start, end and last month of activity: per month
+    the periods, the amount (added to the month's hourly amount it was seeded with), the
+    price sources and whether a price was unknown."""
+
+    periods: dict[str, str | None]
+    totals: dict[str, Decimal]
+    sources: dict[str, set[str]]
+    unknown: set[str]
+    #: the hourly amount and price sources of each month the billing added to
+    seeds: dict[str, tuple[Decimal, frozenset[str]]]
+
+
+def _seed(fold: MonthFold | None) -> tuple[Decimal, frozenset[str]]:
+    return (fold.total, frozenset(fold.sources)) if fold is not None else (Decimal(0), frozenset())
+
+
+def _bill(
+    state: CaseState, ctx: _Context, folds: dict[str, MonthFold], last_known: date | None
+) -> dict[str, MonthConsumption]:
+    """The months of the fold plus the result-financing period prices (R-02), which depend
+    on the start and end of care and on the last recorded fact, not on each fact (kept per
+    case while those stay the same)."""
+    if state.started_on is None:
+        return {k: fold.month for k, fold in folds.items()}
+    key = (state.started_on, state.ended_on, month_key(last_known) if last_known else None)
+    billed = ctx.billed.get(key)
+    if billed is None or any(_seed(folds.get(k)) != v for k, v in billed.seeds.items()):
+        billed = ctx.billed[key] = _bill_periods(state, ctx, folds, last_known)
+    months = {k: fold.month for k, fold in folds.items()}
+    for k, periods in billed.periods.items():
+        fold = folds.get(k)
+        base = fold.month if fold is not None else MonthConsumption(month=k, financing="result")
+        month = msgspec.structs.replace(base, periods_billed=periods)
+        used = billed.sources[k]
+        month.price_source = "mixed" if len(used) > 1 else next(iter(used), "none")
+        month.amount_due = _amount_due(
+            month,
+            billed.totals[k] if k in billed.totals else _seed(fold)[0],
+            used,
+            k in billed.unknown or (fold is not None and fold.unknown),
+        )
+        months[k] = month
+    return dict(sorted(months.items())) if billed.periods else months
+
+
+def _bill_periods(
+    state: CaseState, ctx: _Context, folds: dict[str, MonthFold], last_known: date | None
+) -> _Billed:
+    billing = _Ledger()
+    totals = _Seeded(folds)
+    sources = _SeededSources(folds)
+    unknown: set[str] = set()
+    assert state.started_on is not None
+    for a in state.assignments:
+        product = ctx.product(a.product)
+        if product is None or product.financing != "result":
+            continue
+        start = max(a.starts_on, state.started_on)
+        end = min(a.until, state.ended_on) if state.ended_on else a.until
+        # Months are billed through the month of the last recorded activity (or the
+        # end): later months are not settled yet.
+        known = last_known or start
+        end = min(end, max(month_bounds(month_key(known))[1], state.ended_on or start))
+        if end < start:
+            continue
+        _bill_result(billing, a, start, end, ctx.cat, totals, sources, unknown)
+    return _Billed(
+        periods={k: m.periods_billed for k, m in billing.months.items()},
+        totals=dict(totals),
+        sources=dict(sources),
+        unknown=unknown,
+        seeds={k: _seed(folds.get(k)) for k in set(totals) | set(sources)},
+    )
+
+
+def consumption(
+    state: CaseState, entries: Iterable[Entry], cat: Catalogue
+) -> dict[str, MonthConsumption]:
+    """Every month with activity or billing, keyed ``YYYY-MM``."""
+    return Fold.full(state, entries, cat).months
 
 
 def _no_show(
@@ -382,7 +823,7 @@ def _no_show(
         ends = extended.get(a.assignment_number, []) if product.extension == "new_period" else []
         period = sum(1 for end in ends if end < e.occurred_on)
         key = (a.assignment_number, a.source_version, period)
-        per_allocation[key] += 1
+        per_allocation[key] = per_allocation.get(key, 0) + 1
         if per_allocation[key] > (product.no_show_cap or 0):
             ledger.decide(
                 m,
@@ -399,88 +840,6 @@ def _no_show(
         "" if ns.planned_minutes else " (no planned minutes recorded)"
     )
     ledger.decide(m, e, "R-13", planned, planned, why)
-
-
-def _indirect(
-    ledger: _Ledger,
-    direct: list[tuple[Entry, Assignment, Product, int]],
-    indirect: list[tuple[Entry, Assignment, Product, int]],
-    cat: Catalogue,
-) -> None:
-    """R-11: cumulative over the trajectory, through the end of each contact's month."""
-    direct_by_month: dict[str, int] = defaultdict(int)
-    for e, _, _, minutes in direct:
-        direct_by_month[month_key(e.occurred_on)] += minutes
-    declared = 0
-    for e, _a, _p, client in indirect:
-        key = month_key(e.occurred_on)
-        m = ledger.months[key]
-        caps = cat.caps_on(e.occurred_on)
-        if caps is None:
-            ledger.decide(
-                m, e, "R-10", client, client, "indirect client-bound time (no cap in force)"
-            )
-            declared += client
-            continue
-        ratio = caps.indirect_max_share / (1 - caps.indirect_max_share)
-        direct_through = sum(v for k, v in direct_by_month.items() if k <= key)
-        allowance = int(ratio * direct_through)  # whole minutes, rounded down
-        allowed = max(0, min(client, allowance - declared))
-        declared += allowed
-        why = (
-            f"indirect within {caps.indirect_max_share:%} of client-bound time over the trajectory"
-            if allowed == client
-            else f"indirect above {caps.indirect_max_share:%} of client-bound time over the "
-            f"trajectory (allowance {allowance} min through {key}): "
-            f"{client - allowed} min not declarable"
-        )
-        ledger.decide(m, e, "R-11", allowed, client, why)
-
-
-def _amounts(ledger: _Ledger, state: CaseState, effective: list[Entry], cat: Catalogue) -> None:
-    sources: dict[str, set[str]] = defaultdict(set)
-    totals: dict[str, Decimal] = defaultdict(Decimal)
-    unknown: set[str] = set()
-    # hourly: declarable minutes x the hourly price on the fact's date
-    by_version = {e.version: e for e in effective}
-    for key, m in ledger.months.items():
-        for d in m.decisions:
-            if d.declarable_minutes == 0:
-                continue
-            e = by_version[d.event_version]
-            a = state.assignment_on(e.occurred_on)
-            if a is None:
-                continue
-            price, source = price_on(cat, a.product, e.occurred_on)
-            sources[key].add(source)
-            if price is None or price.per != "hour":
-                unknown.add(key)
-                continue
-            totals[key] += price.amount * d.declarable_minutes / 60
-    # result financing: period prices while in care
-    if state.started_on is not None:
-        for a in state.assignments:
-            product = cat.product_any(a.product)
-            if product is None or product.financing != "result":
-                continue
-            start = max(a.starts_on, state.started_on)
-            end = min(a.until, state.ended_on) if state.ended_on else a.until
-            # Months are billed through the month of the last recorded activity (or the
-            # end): later months are not settled yet.
-            last_known = max((e.occurred_on for e in effective), default=start)
-            end = min(end, max(month_bounds(month_key(last_known))[1], state.ended_on or start))
-            if end < start:
-                continue
-            _bill_result(ledger, a, start, end, cat, totals, sources, unknown)
-    for key, m in ledger.months.items():
-        used = sources.get(key, set())
-        m.price_source = "mixed" if len(used) > 1 else next(iter(used), "none")
-        if key in unknown or (not used and (m.declarable_minutes or m.periods_billed)):
-            m.amount_due = None
-        elif used:
-            m.amount_due = str(totals[key].quantize(CENT, rounding=ROUND_HALF_UP))
-        else:
-            m.amount_due = "0.00"
 
 
 def _bill_result(

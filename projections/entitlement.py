@@ -50,22 +50,22 @@ def entitlements(
     cat: Catalogue,
     on: date | None = None,
     months: dict[str, MonthConsumption] | None = None,
+    usage: Iterable[dict[tuple[str, int], tuple[int, int]]] | None = None,
 ) -> list[AssignmentView]:
-    entries = list(entries)
+    """``usage``: the declarable and beyond-volume minutes per assignment (number, source
+    version) of each month, summed once per month (``projections.derive``); without it (or
+    with ``on``) the months' decisions are walked here."""
     if months is None:
         months = consumption(state, entries, cat)
-    by_version = {e.version: e for e in entries}
     used: dict[str, Decimal] = {}
     beyond: dict[str, Decimal] = {}
-    for m in months.values():
-        for d in m.decisions:
-            if on is not None and d.occurred_on > on:
-                continue
-            a = state.assignment_on(by_version[d.event_version].occurred_on)
-            if a is not None:
-                key = a.assignment_number + str(a.source_version)
-                used[key] = used.get(key, Decimal(0)) + d.declarable_minutes
-                beyond[key] = beyond.get(key, Decimal(0)) + d.beyond_volume_minutes
+    if usage is None or on is not None:
+        usage = [_usage(state, m, on) for m in months.values()]
+    for month in usage:
+        for (number, source_version), (minutes, over) in month.items():
+            key = number + str(source_version)
+            used[key] = used.get(key, Decimal(0)) + minutes
+            beyond[key] = beyond.get(key, Decimal(0)) + over
     views = []
     for a in state.assignments:
         product = cat.product_any(a.product)
@@ -97,7 +97,22 @@ def entitlements(
     return views
 
 
-def _periods(a: Assignment, months: dict, on: date | None) -> str:  # type: ignore[type-arg]
+def _usage(
+    state: CaseState, m: MonthConsumption, on: date | None
+) -> dict[tuple[str, int], tuple[int, int]]:
+    out: dict[tuple[str, int], tuple[int, int]] = {}
+    for d in m.decisions:
+        if on is not None and d.occurred_on > on:
+            continue
+        a = state.assignment_on(d.occurred_on)
+        if a is not None:
+            k = (a.assignment_number, a.source_version)
+            minutes, over = out.get(k, (0, 0))
+            out[k] = (minutes + d.declarable_minutes, over + d.beyond_volume_minutes)
+    return out
+
+
+def _periods(a: Assignment, months: dict[str, MonthConsumption], on: date | None) -> str:
     total = Decimal(0)
     for key, m in months.items():
         if m.periods_billed is None:

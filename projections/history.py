@@ -23,8 +23,9 @@ from domain.catalogue import Catalogue
 from domain.rule_index import RULES_CHECKED
 from domain.values import Actor
 from projections.case_view import CaseOut, case_document
-from projections.consumption import Decision, consumption
-from projections.signals import Signal, signals
+from projections.consumption import Decision
+from projections.derive import Derived, derive
+from projections.signals import Signal
 
 
 class HistoryEvent(msgspec.Struct, kw_only=True):
@@ -73,6 +74,7 @@ def replay(events: Sequence[Any], cat: Catalogue, until: int | None = None) -> l
     """Step through the events (up to version ``until``), judging each with what was known."""
     steps: list[Step] = []
     case = None
+    derived: Derived | None = None
     before: list[Signal] = []
     records = history(events)
     for event, record in zip(events, records, strict=True):
@@ -81,13 +83,15 @@ def replay(events: Sequence[Any], cat: Catalogue, until: int | None = None) -> l
         case = event.mutate(case)
         assert case is not None
         version = event.originator_version
-        months = consumption(case.state, case.entries, cat)  # shared with the signals
+        # each step derived from the one before (projections.derive)
+        derived = derive(str(case.id), case.state, case.entries, cat, version, derived)
+        months = derived.months
         decisions: list[Decision] = []
         if isinstance(event.fact, f.Contact | f.NoShow | f.Retraction | f.Correction):
             target = event.fact.event_version if hasattr(event.fact, "event_version") else version
             for month in months.values():
                 decisions += [d for d in month.decisions if d.event_version == target]
-        after = signals(case.state, case.entries, cat, months)
+        after = derived.signals
         opened = [s for s in after if not any(_same(s, b) for b in before)]
         closed = [
             s

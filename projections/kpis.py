@@ -90,6 +90,54 @@ def _level(cat: Catalogue, product: str) -> int | None:
     return p.level if p else None
 
 
+class FactCounts(msgspec.Struct, kw_only=True):
+    """What a summary counts from the facts themselves (not the state): contacts and
+    no-shows per month and the evaluations in date order. Kept per case version and
+    advanced by one fact at a time (``count_fact``)."""
+
+    contacts: dict[str, int] = {}  # YYYY-MM -> direct and group contacts
+    no_shows: dict[str, int] = {}  # YYYY-MM -> no-shows (not timely cancellations)
+    evaluations: list[tuple[date, int, dict[str, int]]] = []  # (evaluated_on, version, zrm)
+
+
+def count_facts(entries: Iterable[Entry], cat: Catalogue) -> FactCounts:
+    """The counts of the effective facts, in the order the case recorded them."""
+    out = FactCounts(contacts={}, no_shows={}, evaluations=[])
+    for e in entries:
+        if not e.retracted:
+            _count(out, e, cat)
+    out.evaluations.sort(key=lambda t: (t[0], t[1]))
+    return out
+
+
+def count_fact(t: FactCounts, entry: Entry, cat: Catalogue) -> FactCounts:
+    """``t`` with one more fact recorded (``entry``, the case's latest); ``t`` is kept."""
+    fact = entry.fact
+    if isinstance(fact, f.Contact | f.NoShow | f.Evaluation):
+        t = FactCounts(
+            contacts=dict(t.contacts), no_shows=dict(t.no_shows), evaluations=t.evaluations
+        )
+        if isinstance(fact, f.Evaluation):
+            t.evaluations = sorted(
+                [*t.evaluations, (fact.evaluated_on, entry.version, fact.zrm)],
+                key=lambda x: (x[0], x[1]),
+            )
+        else:
+            _count(t, entry, cat)
+    return t
+
+
+def _count(t: FactCounts, e: Entry, cat: Catalogue) -> None:
+    fact = e.fact
+    key = f"{e.occurred_on.year:04d}-{e.occurred_on.month:02d}"
+    if isinstance(fact, f.Contact) and fact.kind in ("direct", "group"):
+        t.contacts[key] = t.contacts.get(key, 0) + 1
+    elif isinstance(fact, f.NoShow) and not is_timely_cancellation(fact, cat.no_show_notice_hours):
+        t.no_shows[key] = t.no_shows.get(key, 0) + 1
+    elif isinstance(fact, f.Evaluation):
+        t.evaluations.append((fact.evaluated_on, e.version, fact.zrm))
+
+
 def summarise(
     case_id: str,
     state: CaseState,
@@ -99,6 +147,20 @@ def summarise(
     months: dict[str, MonthConsumption] | None = None,
 ) -> CaseSummary:
     effective = [e for e in entries if not e.retracted]
+    if months is None:
+        months = consumption(state, effective, cat)
+    return summary(case_id, state, cat, version, months, count_facts(effective, cat))
+
+
+def summary(
+    case_id: str,
+    state: CaseState,
+    cat: Catalogue,
+    version: int,
+    months: dict[str, MonthConsumption],
+    counted: FactCounts,
+) -> CaseSummary:
+    """The summary of one case version from its state, consumption and counts."""
     moves: list[ScaleMove] = []
     previous = None
     for a in sorted(state.assignments, key=lambda a: (a.starts_on, a.source_version)):
@@ -114,29 +176,13 @@ def summarise(
         moves.append(ScaleMove(state.ended_on, "down"))
     if state.ended_on and state.destination in HEAVIER_ENDS:
         moves.append(ScaleMove(state.ended_on, "up"))
-    contacts: Counter[str] = Counter()
-    no_shows: Counter[str] = Counter()
-    evaluations: list[tuple[date, int, dict[str, int]]] = []
-    for e in effective:
-        fact = e.fact
-        key = f"{e.occurred_on.year:04d}-{e.occurred_on.month:02d}"
-        if isinstance(fact, f.Contact) and fact.kind in ("direct", "group"):
-            contacts[key] += 1
-        elif isinstance(fact, f.NoShow) and not is_timely_cancellation(
-            fact, cat.no_show_notice_hours
-        ):
-            no_shows[key] += 1
-        elif isinstance(fact, f.Evaluation):
-            evaluations.append((fact.evaluated_on, e.version, fact.zrm))
-    evaluations.sort(key=lambda t: (t[0], t[1]))
+    evaluations = counted.evaluations
     first: dict[str, int] = {}
     last: dict[str, int] = {}
     for _, _, zrm in evaluations:
         for domain, score in zrm.items():
             first.setdefault(domain, score)
             last[domain] = score
-    if months is None:
-        months = consumption(state, effective, cat)
     return CaseSummary(
         case_id=case_id,
         tenant=state.tenant,
@@ -152,8 +198,8 @@ def summarise(
         end_reason=state.end_reason,
         destination=state.destination,
         moves=moves,
-        contacts=dict(contacts),
-        no_shows=dict(no_shows),
+        contacts=dict(counted.contacts),
+        no_shows=dict(counted.no_shows),
         zrm_first=first if len(evaluations) >= 2 else {},
         zrm_last=last if len(evaluations) >= 2 else {},
         cost={k: m.amount_due for k, m in months.items()},

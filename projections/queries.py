@@ -22,7 +22,8 @@ import msgspec
 
 from domain.values import Actor
 from projections import kpi_cells
-from projections.kpis import CaseSummary, Kpis, aggregate, summarise
+from projections.derive import derive
+from projections.kpis import CaseSummary, Kpis, aggregate
 from projections.ports import CaseReader
 from storage.views import ViewStore
 
@@ -56,7 +57,7 @@ def case_summaries(
             continue
         assert as_of is not None
         case = app.get_case(UUID(case_id), system, as_of=as_of)
-        out.append(summarise(case_id, case.state, case.entries, cat, case.version))
+        out.append(derive(case_id, case.state, case.entries, cat, case.version).summary)
     return out
 
 

@@ -3,9 +3,10 @@
 Why not eventsourcing's ``ProjectionRunner``: it applies one event per transaction through
 a tracking recorder, which is correct but slow (one commit per event), and our read models
 are per case. This runner reads a batch of notifications in log order, loads each case the
-batch touched at the version the batch reaches (snapshots make that ~1 ms), recomputes that
-case's rows with the pure functions of ``projections.*`` and replaces them, and moves the
-projection's position, all in one transaction on the read-model database:
+batch touched at the version the batch reaches (snapshots make that ~1 ms), derives each of
+its versions from the one before (``projections.derive``), recomputes that case's rows from
+the derivation and replaces them, and moves the projection's position, all in one
+transaction on the read-model database:
 
 - a crash before the commit leaves rows and position as they were: the batch is read again;
 - a crash after the commit has moved both: nothing is counted twice;
@@ -28,7 +29,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 from uuid import UUID
 
 import msgspec
@@ -38,14 +39,11 @@ from domain.case import Case
 from domain.catalogue import Catalogue
 from projections.case_doc import CaseDocProjection
 from projections.caseload import CaseloadProjection
-from projections.consumption import MonthConsumption, consumption
+from projections.consumption import MonthConsumption
 from projections.declarations import DeclarationProjection
-from projections.entitlement import entitlements
+from projections.derive import Derived, derive
 from projections.kpi_cells import Items, KpiCellProjection
-from projections.kpi_cells import items as kpi_items
-from projections.kpis import summarise
 from projections.ports import CaseSource
-from projections.signals import signals
 from storage.views import ViewStore
 
 log = structlog.get_logger("caselog.projections")
@@ -57,9 +55,23 @@ Months = dict[str, MonthConsumption]
 
 class Projection(Protocol):
     name: str
-    tables: tuple[str, ...]
+
+    @property
+    def tables(self) -> tuple[str, ...]: ...
 
     def rows(self, case_id: str, case: Case, cat: Catalogue, months: Months) -> Rows: ...
+
+
+class FromDerived(Protocol):
+    """A projection whose rows are read off the case version's derivation
+    (``projections.derive``)."""
+
+    name: str
+
+    @property
+    def tables(self) -> tuple[str, ...]: ...
+
+    def derived_rows(self, case_id: str, case: Case, d: Derived) -> Rows: ...
 
 
 class Versioned(Protocol):
@@ -67,7 +79,10 @@ class Versioned(Protocol):
     case a batch touched (``projections.kpi_cells``) and writes its rows itself."""
 
     name: str
-    tables: tuple[str, ...]
+
+    @property
+    def tables(self) -> tuple[str, ...]: ...
+
     versioned: bool
 
     def write(
@@ -76,6 +91,7 @@ class Versioned(Protocol):
         views: ViewStore,
         histories: dict[str, list[tuple[str, Items]]],
         fresh: set[str],
+        gaps: dict[str, tuple[str, str, str]] | None = None,
     ) -> None: ...
 
 
@@ -85,10 +101,9 @@ class KpiProjection:
     name = "kpis"
     tables = ("case_summary", "case_product")
 
-    def rows(self, case_id: str, case: Case, cat: Catalogue, months: Months) -> Rows:
+    def derived_rows(self, case_id: str, case: Case, d: Derived) -> Rows:
         s = case.state
-        summary = summarise(case_id, s, case.entries, cat, case.version, months)
-        summary.recorded_at = case.modified_on
+        summary = msgspec.structs.replace(d.summary, recorded_at=case.modified_on)
         return {
             "case_summary": [
                 {
@@ -116,7 +131,7 @@ class ConsumptionProjection:
     name = "consumption"
     tables = ("consumption_month",)
 
-    def rows(self, case_id: str, case: Case, cat: Catalogue, months: Months) -> Rows:
+    def derived_rows(self, case_id: str, case: Case, d: Derived) -> Rows:
         s = case.state
         return {
             "consumption_month": [
@@ -130,9 +145,9 @@ class ConsumptionProjection:
                     "non_declarable_minutes": m.non_declarable_minutes,
                     "no_shows": m.no_shows.count,
                     "amount_due": m.amount_due,
-                    "doc": _encode(m).decode(),
+                    "doc": doc,
                 }
-                for m in months.values()
+                for m, doc in d.month_docs()
             ]
         }
 
@@ -141,7 +156,7 @@ class EntitlementProjection:
     name = "entitlement"
     tables = ("entitlement",)
 
-    def rows(self, case_id: str, case: Case, cat: Catalogue, months: Months) -> Rows:
+    def derived_rows(self, case_id: str, case: Case, d: Derived) -> Rows:
         s = case.state
         return {
             "entitlement": [
@@ -160,7 +175,7 @@ class EntitlementProjection:
                     "periods_billed": v.periods_billed,
                     "doc": _encode(v).decode(),
                 }
-                for i, v in enumerate(entitlements(s, case.entries, cat, months=months))
+                for i, v in enumerate(d.entitlements)
             ]
         }
 
@@ -169,7 +184,7 @@ class SignalProjection:
     name = "signals"
     tables = ("case_signal",)
 
-    def rows(self, case_id: str, case: Case, cat: Catalogue, months: Months) -> Rows:
+    def derived_rows(self, case_id: str, case: Case, d: Derived) -> Rows:
         s = case.state
         return {
             "case_signal": [
@@ -183,12 +198,12 @@ class SignalProjection:
                     "closed_on": sig.closed_on.isoformat() if sig.closed_on else None,
                     "detail": sig.detail,
                 }
-                for i, sig in enumerate(signals(s, case.entries, cat, months))
+                for i, sig in enumerate(d.signals)
             ]
         }
 
 
-ALL: tuple[Projection, ...] = (
+ALL: tuple[Projection | FromDerived | Versioned, ...] = (
     KpiProjection(),
     ConsumptionProjection(),
     EntitlementProjection(),
@@ -221,7 +236,7 @@ class ProjectionRunner:
         self,
         app: CaseSource,
         views: ViewStore | None = None,
-        projections: Sequence[Projection | Versioned] = ALL,
+        projections: Sequence[Projection | FromDerived | Versioned] = ALL,
         batch_size: int = 500,
         cache_size: int = 5000,
     ) -> None:
@@ -232,8 +247,9 @@ class ProjectionRunner:
         self.cache_size = cache_size
         # Cases as of the last notification applied, so catch-up applies new events to
         # them instead of reloading (a write-through cache: it only ever holds a case at a
-        # version read from the log).
-        self._cases: OrderedDict[UUID, Case] = OrderedDict()
+        # version read from the log), each with the last derivation of it (at that version
+        # or before), from which the next version is derived (``projections.derive``).
+        self._cases: OrderedDict[UUID, tuple[Case, Derived | None]] = OrderedDict()
         self._stop = threading.Event()
         self._wake = threading.Event()  # a reader waits for its own write: run now
         #: pause after a catch-up, as a multiple of the time it took (see ``_loop``)
@@ -276,54 +292,54 @@ class ProjectionRunner:
         touched: dict[UUID, Case] = {}
         fresh: set[UUID] = set()  # cases born in this batch: no rows of theirs exist yet
         versioned = any(getattr(p, "versioned", False) for p in group)
-        # every version's KPI items (recorded-time validity), and the consumption of the
-        # last version of each case, shared with the projections below
+        # every version's KPI items (recorded-time validity); each case version is derived
+        # from the one before (projections.derive), the last one's derivation is shared by
+        # the projections below
         histories: dict[str, list[tuple[str, Items]]] = {}
-        last: dict[UUID, tuple[int, Months]] = {}
+        last: dict[UUID, Derived] = {}
         # a case with more versions in this batch than ``exact_versions`` (a long history
         # imported at once) is derived at its last version only: deriving every version
-        # costs O(events) each. Its rows are then inexact between its first and last
-        # instant in the batch, which is recorded as a gap (projections.kpi_cells).
-        counts = Counter(n.originator_id for n in notifications) if versioned else Counter()
+        # costs O(events in a month) each, deriving once O(events). Its rows are then
+        # inexact between its first and last instant in the batch, which is recorded as a
+        # gap (projections.kpi_cells).
+        counts = Counter(n.originator_id for n in notifications)
         seen: Counter[UUID] = Counter()
         gaps: dict[str, tuple[str, str, str]] = {}  # case -> tenant, first and last instant
         for n in notifications:
             if n.originator_version == 1:
                 fresh.add(n.originator_id)
             case = touched[n.originator_id] = self._advance(n)
-            if not versioned:
-                continue
             seen[n.originator_id] += 1
+            final = seen[n.originator_id] == counts[n.originator_id]
+            if not versioned:
+                if final:
+                    last[n.originator_id] = self._derive(n.originator_id, case)
+                continue
             if counts[n.originator_id] > self.exact_versions:
                 key, instant = str(n.originator_id), _instant(case.modified_on)
                 first = gaps[key][1] if key in gaps else instant
                 gaps[key] = (case.state.tenant, first, instant)
-                if seen[n.originator_id] < counts[n.originator_id]:
+                if not final:
                     continue  # derived at the batch's last version only
-            cat = self.app.catalogue(case.state.tenant)
-            months = consumption(case.state, case.entries, cat)
-            last[n.originator_id] = (case.version, months)
-            summary = summarise(
-                str(n.originator_id), case.state, case.entries, cat, case.version, months
-            )
+            d = last[n.originator_id] = self._derive(n.originator_id, case)
             histories.setdefault(str(n.originator_id), []).append(
-                (_instant(case.modified_on), kpi_items(summary))
+                (_instant(case.modified_on), d.items)
             )
         computed: dict[str, Rows] = {
             p.name: {t: [] for t in p.tables} for p in group if not getattr(p, "versioned", False)
         }
         for case_id, case in touched.items():
-            cat = self.app.catalogue(case.state.tenant)
-            kept = last.get(case_id)
-            if kept is not None and kept[0] == case.version:
-                months = kept[1]
-            else:
-                months = consumption(case.state, case.entries, cat)  # shared by the projections
+            d = last[case_id]
             for p in group:
                 if getattr(p, "versioned", False):
                     continue
-                for table, rows in p.rows(str(case_id), case, cat, months).items():  # type: ignore[union-attr]
-                    computed[p.name][table].extend(rows)
+                derived_rows = getattr(p, "derived_rows", None)
+                if derived_rows is not None:
+                    rows: Rows = derived_rows(str(case_id), case, d)
+                else:
+                    rows = cast(Projection, p).rows(str(case_id), case, d.cat, d.months)
+                for table, table_rows in rows.items():
+                    computed[p.name][table].extend(table_rows)
         end = notifications[-1].id
         # During a rebuild (tables emptied, positions from 0, read once in order) rows exist
         # only for cases with events before this batch, so cases born in it need no delete.
@@ -336,7 +352,8 @@ class ProjectionRunner:
     def _advance(self, n: Any) -> Case:
         """The case after notification ``n``: the kept aggregate plus this event when it is
         the next one, else loaded from the store at that version (snapshots first)."""
-        case = self._cases.get(n.originator_id)
+        kept = self._cases.get(n.originator_id)
+        case, derived = kept if kept is not None else (None, None)
         if n.originator_version == 1 or (
             case is not None and case.version == n.originator_version - 1
         ):
@@ -344,11 +361,22 @@ class ProjectionRunner:
             case = event.mutate(None if n.originator_version == 1 else case)
         else:
             case = self._load(n.originator_id, n.originator_version)
-        self._cases[n.originator_id] = case
+        assert case is not None
+        self._cases[n.originator_id] = (case, derived)
         self._cases.move_to_end(n.originator_id)
         while len(self._cases) > self.cache_size:
             self._cases.popitem(last=False)
         return case
+
+    def _derive(self, case_id: UUID, case: Case) -> Derived:
+        """The derivation of the kept case at its version, from the kept derivation of the
+        version before when there is one (else in full); kept beside the case."""
+        previous = self._cases[case_id][1] if case_id in self._cases else None
+        cat = self.app.catalogue(case.state.tenant)
+        d = derive(str(case_id), case.state, case.entries, cat, case.version, previous)
+        if case_id in self._cases:
+            self._cases[case_id] = (case, d)
+        return d
 
     def _load(self, case_id: UUID, version: int) -> Case:
         return self.app.load_case(case_id, version)
@@ -385,7 +413,7 @@ class ProjectionRunner:
                 if cur.rowcount != 1:
                     raise PositionMoved(p.name)
                 if getattr(p, "versioned", False):
-                    p.write(cur, self.views, histories or {}, fresh or set(), gaps or {})  # type: ignore[union-attr]
+                    p.write(cur, self.views, histories or {}, fresh or set(), gaps or {})
                     continue
                 for table in p.tables:
                     if ids and self.views.is_postgres:

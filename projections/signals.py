@@ -47,6 +47,8 @@ from projections.consumption import (
     weekly_minutes,
 )
 
+_EIGHTY = Decimal("0.8")
+
 
 class Signal(msgspec.Struct, kw_only=True):
     rule: str
@@ -63,13 +65,21 @@ def signals(
     entries: Iterable[Entry],
     cat: Catalogue,
     months: dict[str, MonthConsumption] | None = None,
+    timeline: Iterable[Entry] | None = None,
 ) -> list[Signal]:
+    """``timeline``: the effective contacts and no-shows in (business date, version)
+    order, when the caller has them (``projections.derive``: the consumption's months)."""
     entries = [e for e in entries if not e.retracted]
     if months is None:
         months = consumption(state, entries, cat)
     out: list[Signal] = []
     if "R-14" in cat.contract_signals:
-        out += _no_show_streaks(entries, cat)
+        if timeline is None:
+            timeline = sorted(
+                (e for e in entries if isinstance(e.fact, f.Contact | f.NoShow)),
+                key=lambda e: (e.occurred_on, e.version),
+            )
+        out += _no_show_streaks(timeline, cat)
     change_requests = sorted(e.occurred_on for e in entries if isinstance(e.fact, f.ChangeRequest))
     end = state.ended_on
 
@@ -110,14 +120,10 @@ def signals(
     return out
 
 
-def _no_show_streaks(entries: list[Entry], cat: Catalogue) -> list[Signal]:
+def _no_show_streaks(timeline: Iterable[Entry], cat: Catalogue) -> list[Signal]:
     out: list[Signal] = []
     streak: list[date] = []
     opened: list[Signal] = []
-    timeline = sorted(
-        (e for e in entries if isinstance(e.fact, f.Contact | f.NoShow)),
-        key=lambda e: (e.occurred_on, e.version),
-    )
     for e in timeline:
         if isinstance(e.fact, f.NoShow):
             if is_timely_cancellation(e.fact, cat.no_show_notice_hours):
@@ -156,7 +162,7 @@ def _hours(
     months: dict[str, MonthConsumption],
 ) -> list[Signal]:
     out: list[Signal] = []
-    by_version = {e.version: e for e in entries}
+    use_raised: set[str] = set()  # months with a "use in" signal (of any assignment)
     for a in state.assignments:
         product = cat.product_any(a.product)
         if product is None or product.financing != "hourly":
@@ -175,26 +181,22 @@ def _hours(
 
         used = Decimal(0)
         eighty_raised = False
+        eighty = _EIGHTY * granted
         pace: list[tuple[date, int]] = []
         for key, m in months.items():
             first, last = month_bounds(key)
             days_valid = max(0, (min(a.until, last) - max(a.starts_on, first)).days + 1)
+            expected_month = weekly * days_valid / 7
             in_month = 0
             for d in m.decisions:
-                day = by_version[d.event_version].occurred_on
-                if not a.valid_on(day) or d.declarable_minutes == 0:
+                day = d.occurred_on
+                if d.declarable_minutes == 0 or not a.valid_on(day):
                     continue
                 in_month += d.declarable_minutes
                 used += d.declarable_minutes
                 pace.append((day, d.declarable_minutes))
-                expected_month = weekly * days_valid / 7
-                if (
-                    days_valid
-                    and in_month >= 2 * expected_month
-                    and not any(
-                        s.rule == "R-18" and s.detail.startswith(f"use in {key}") for s in out
-                    )
-                ):
+                if days_valid and in_month >= 2 * expected_month and key not in use_raised:
+                    use_raised.add(key)
                     out.append(
                         Signal(
                             rule="R-18",
@@ -204,13 +206,11 @@ def _hours(
                             closed_on=closes(day),
                         )
                     )
-                remaining_days = (a.until - day).days
-                need = weekly * remaining_days / 7
                 if (
                     not eighty_raised
                     and granted
-                    and used >= Decimal("0.8") * granted
-                    and granted - used < need
+                    and used >= eighty
+                    and granted - used < weekly * (a.until - day).days / 7
                 ):
                     eighty_raised = True
                     out.append(

@@ -54,3 +54,21 @@ def test_kpi_bench_answers_the_same_both_ways(pg_server: str, tmp_path: Path) ->
     assert figures["stored_equals_replayed"] is True
     assert all(figures[name] > 0 for name in KPI_FIGURES)
     assert figures["kpi_item_rows"] > figures["kpi_item_rows_current"] > 0
+
+
+def test_derive_bench_reports_the_cost_per_version_and_the_rebuild_both_ways(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "derive.json"
+    subprocess.run(
+        [sys.executable, "-m", "bench.derive", "--repeat", "1", "--cases", "10", "--rounds", "1", "--json", str(out)],
+        check=True, timeout=300, capture_output=True,
+    )  # fmt: skip
+    figures = json.loads(out.read_text())
+    for n in (10, 100, 1000, 5000):
+        assert figures[f"full_ms_{n}"] > 0
+        assert figures[f"next_ms_{n}"] > 0
+        assert figures[f"past_month_ms_{n}"] > 0
+    assert figures["next_ratio_5000_10"] > 0
+    assert figures["rebuild_events_per_s_incremental"] > 0
+    assert figures["rebuild_events_per_s_full"] > 0

@@ -1,0 +1,255 @@
+"""Each case version derived from the one before (projections.derive) equals the version
+derived in full from all its facts: consumption with every decision (R-10..R-17, R-20,
+R-26, R-02), the KPI summary and items, entitlements and signals; and the API documents
+they are encoded into are byte for byte the same."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from application.demo import generate
+from domain import facts as f
+from domain.case import Case
+from domain.catalogue import Catalogue
+from domain.errors import DomainError
+from domain.values import Volume
+from projections.consumption import consumption
+from projections.derive import Derived, derive
+from projections.entitlement import entitlements
+from projections.kpi_cells import items
+from projections.kpis import summarise
+from projections.signals import signals
+from tests.builders import at, catalogue, hours, indication, municipality, provider, referral
+
+_encode = msgspec.json.Encoder().encode
+
+
+def document(d: Derived) -> bytes:
+    on_a_day = d.entitlements_on(date(2024, 6, 30))
+    # the consumption rows' documents (kept with a month from version to version)
+    assert [doc for _, doc in d.month_docs()] == [_encode(m).decode() for m in d.months.values()]
+    return _encode(
+        [d.months, d.summary, sorted(d.items.items()), d.entitlements, d.signals, on_a_day]
+    )
+
+
+def replay_both_ways(events: list[Any], cat: Catalogue) -> int:
+    """Fold the events one by one; at each version compare the incremental derivation with
+    the full one. Returns how many versions were derived from the one before."""
+    case: Any = None
+    previous: Derived | None = None
+    incremental = 0
+    for recorded in events:
+        case = recorded.mutate(case)
+        cid = str(case.id)
+        step = derive(cid, case.state, case.entries, cat, case.version, previous)
+        full = derive(cid, case.state, case.entries, cat, case.version)
+        incremental += step.from_previous
+        assert document(step) == document(full), f"version {case.version}: {type(recorded)}"
+        previous = step
+    return incremental
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(min_value=0, max_value=100_000), cases=st.integers(1, 6))
+def test_incremental_derivation_equals_full_derivation_over_demo_histories_property(
+    seed: int, cases: int
+) -> None:
+    # given the demo's random histories (both tenants: hourly and result financing; direct,
+    # indirect, digital and group contacts; no-shows; evaluations; scale changes;
+    # extensions; ends; corrections and retractions)
+    for case in generate(cases, seed=seed):
+        cat = catalogue(case.state.tenant)
+        # when each version is derived from the one before, then it equals the full one
+        events = list(case.collect_events())
+        assert replay_both_ways(events, cat) >= len(events) // 2
+
+
+START = date(2024, 1, 15)
+END = date(2024, 12, 31)
+day_in_care = st.builds(lambda n: START + timedelta(days=n), st.integers(-20, 360))
+
+
+@st.composite
+def contact_fact(draw: st.DrawFn) -> f.Fact:
+    kind = draw(st.sampled_from(["direct", "direct", "indirect", "group"]))
+    channel = "digital" if kind == "direct" and draw(st.booleans()) else "in_person"
+    group = kind == "group"
+    return f.Contact(
+        occurred_on=draw(day_in_care),
+        minutes=draw(st.integers(5, 600)),
+        kind=kind,  # type: ignore[arg-type]
+        channel=channel,  # type: ignore[arg-type]
+        professionals=draw(st.integers(1, 3)) if group else 1,
+        participants=draw(st.integers(1, 8)) if group else 1,
+    )
+
+
+@st.composite
+def no_show_fact(draw: st.DrawFn) -> f.Fact:
+    day = draw(day_in_care)
+    hours_ahead = draw(st.none() | st.integers(1, 72))
+    return f.NoShow(
+        scheduled_at=at(day),
+        cancelled_at=at(day) - timedelta(hours=hours_ahead) if hours_ahead else None,
+        planned_minutes=draw(st.none() | st.integers(15, 120)),
+    )
+
+
+OPS = ["contact"] * 8 + ["no_show"] * 3 + ["evaluation", "retract", "correct", "scale"]
+OPS += ["extend", "end", "request"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    product=st.sampled_from(["02A03", "02A04", "02A05"]),
+    weekly=st.sampled_from([Decimal("0.5"), Decimal(2), Decimal(4), Decimal(8)]),
+    total=st.booleans(),
+    data=st.data(),
+)
+def test_incremental_derivation_equals_full_derivation_over_random_histories_property(
+    product: str, weekly: Decimal, total: bool, data: st.DataObject
+) -> None:
+    # given a ZOU case with random facts in random order: contacts and no-shows in any
+    # month (also months already past), indirect, digital and group time, timely and late
+    # cancellations, a small total volume (R-17), corrections, retractions, scale changes,
+    # an extension and an end
+    cat = catalogue("zou")
+    volume = Volume(amount=weekly * 20, unit="hour", frequency="total") if total else hours(weekly)
+    case = Case.open(municipality(), referral(on=START - timedelta(days=7)), cat)
+    case.record(
+        municipality(), indication(product, starts_on=START, ends_on=END, volume=volume), cat
+    )
+    case.record(provider(), f.CareStart(started_on=START), cat)
+    facts = [1, 2, 3]
+    for op in data.draw(st.lists(st.sampled_from(OPS), min_size=5, max_size=40)):
+        try:
+            if op == "contact":
+                case.record(provider(), data.draw(contact_fact()), cat)
+                facts.append(case.version)
+            elif op == "no_show":
+                case.record(provider(), data.draw(no_show_fact()), cat)
+                facts.append(case.version)
+            elif op == "evaluation":
+                zrm = {"financien": data.draw(st.integers(1, 5)), "huisvesting": 3}
+                day = data.draw(day_in_care)
+                case.record(
+                    provider(), f.Evaluation(evaluated_on=day, kind="periodic", zrm=zrm), cat
+                )
+            elif op == "retract" and len(facts) > 3:
+                target = data.draw(st.sampled_from(facts[3:]))
+                case.retract(provider(), f.Retraction(event_version=target, reason="dubbel"), cat)
+            elif op == "correct" and len(facts) > 3:
+                target = data.draw(st.sampled_from(facts[3:]))
+                old = case.entry(target).fact
+                if isinstance(old, f.Contact):
+                    new: f.Fact = msgspec.structs.replace(
+                        old,
+                        occurred_on=data.draw(day_in_care),
+                        minutes=data.draw(st.integers(5, 300)),
+                    )
+                    fix = f.Correction(event_version=target, replacement=new, reason="minuten")  # type: ignore[arg-type]
+                    case.correct(provider(), fix, cat)
+                else:
+                    continue
+            elif op == "scale":
+                scale = f.ScaleChange(
+                    effective_on=data.draw(day_in_care),
+                    product=data.draw(st.sampled_from(["02A03", "02A04", "02A05"])),
+                    volume=hours(data.draw(st.sampled_from([1, 3, 6]))),
+                    decided_on=START,
+                )
+                case.record(municipality(), scale, cat)
+            elif op == "extend":
+                ends = END + timedelta(days=data.draw(st.integers(30, 200)))
+                current = case.state.current
+                if current is not None:
+                    extension = f.Extension(
+                        assignment_number=current.assignment_number, ends_on=ends, decided_on=END
+                    )
+                    case.record(municipality(), extension, cat)
+            elif op == "end":
+                latest = max((e.occurred_on for e in case.entries), default=START)
+                day = latest + timedelta(days=data.draw(st.integers(0, 40)))
+                case.record(provider(), f.End(ended_on=day, reason="19"), cat)
+            elif op == "request":
+                request = f.ChangeRequest(
+                    request_id=f"R{case.version}",
+                    kind="extension",
+                    ends_on=END + timedelta(days=90),
+                    effective_on=data.draw(day_in_care),
+                    report="verlenging nodig",
+                )
+                case.record(provider(), request, cat)
+        except DomainError:
+            continue  # a fact the rules refuse is not recorded
+        event(f"recorded: {op}")
+    # when each version is derived from the one before, then it equals the full derivation
+    assert replay_both_ways(list(case.collect_events()), cat) > 0
+
+
+def test_a_contact_in_an_earlier_month_refolds_from_that_month_and_keeps_the_months_before() -> (
+    None
+):
+    # given a case with contacts in February, March and April (R-11 indirect time carried)
+    cat = catalogue("zou")
+    case = Case.open(municipality(), referral(on=START - timedelta(days=7)), cat)
+    case.record(municipality(), indication("02A05", starts_on=START, ends_on=END), cat)
+    case.record(provider(), f.CareStart(started_on=START), cat)
+    for month in (2, 3, 4):
+        case.record(
+            provider(), f.Contact(occurred_on=date(2024, month, 5), minutes=60, kind="direct"), cat
+        )
+        case.record(
+            provider(),
+            f.Contact(occurred_on=date(2024, month, 6), minutes=30, kind="indirect"),
+            cat,
+        )
+    cid = str(case.id)
+    before = derive(cid, case.state, case.entries, cat, case.version)
+    # when a direct contact dated in March is recorded
+    case.record(
+        provider(), f.Contact(occurred_on=date(2024, 3, 20), minutes=120, kind="direct"), cat
+    )
+    after = derive(cid, case.state, case.entries, cat, case.version, before)
+    assert after.from_previous
+    # then February is kept as it was, March is refolded (more indirect allowance, R-11)
+    assert after.fold.folds["2024-02"] is before.fold.folds["2024-02"]
+    assert after.fold.folds["2024-03"] is not before.fold.folds["2024-03"]
+    assert after.months["2024-03"].minutes.direct == 180
+    # and the result equals the full derivation and the functions it replaces
+    full = derive(cid, case.state, case.entries, cat, case.version)
+    assert document(after) == document(full)
+    assert _encode(after.months) == _encode(consumption(case.state, case.entries, cat))
+    assert _encode(after.summary) == _encode(
+        summarise(cid, case.state, case.entries, cat, case.version)
+    )
+    assert _encode(after.entitlements) == _encode(entitlements(case.state, case.entries, cat))
+    assert _encode(after.signals) == _encode(signals(case.state, case.entries, cat))
+    assert after.items == items(after.summary)
+
+
+@pytest.mark.parametrize("fact", ["extension", "retraction"])
+def test_a_fact_that_changes_assignments_or_retracts_is_derived_in_full(fact: str) -> None:
+    cat = catalogue("zou")
+    case = Case.open(municipality(), referral(on=START - timedelta(days=7)), cat)
+    case.record(municipality(), indication("02A05", starts_on=START, ends_on=END), cat)
+    case.record(provider(), f.CareStart(started_on=START), cat)
+    case.record(provider(), f.Contact(occurred_on=date(2024, 2, 5), minutes=60, kind="direct"), cat)
+    cid = str(case.id)
+    before = derive(cid, case.state, case.entries, cat, case.version)
+    if fact == "extension":
+        ext = f.Extension(assignment_number="TW-0001", ends_on=date(2025, 6, 30), decided_on=END)
+        case.record(municipality(), ext, cat)
+    else:
+        case.retract(provider(), f.Retraction(event_version=4, reason="dubbel"), cat)
+    after = derive(cid, case.state, case.entries, cat, case.version, before)
+    assert not after.from_previous
+    assert document(after) == document(derive(cid, case.state, case.entries, cat, case.version))
