@@ -23,6 +23,7 @@ from application.demo import generate
 from domain import clock
 from domain import facts as f
 from domain.case import Case
+from projections import kpi_cells
 from projections.kpi_cells import KEY_COLUMNS, cell, moves
 from projections.kpis import Kpis
 from projections.queries import kpis, kpis_replayed
@@ -225,6 +226,46 @@ def test_catch_up_equals_rebuild_for_the_bitemporal_rows_and_the_current_cells(
         for statement in _statements((MIGRATIONS / "0010_kpi_cell_bucket.sql").read_text()):
             cur.execute(statement)
     assert sorted(runner.views.query(BUCKETS)) == buckets
+
+
+def test_as_of_every_recorded_instant_and_month_turn_the_buckets_equal_the_valid_rows(
+    store: CaseLog,
+) -> None:
+    # given a history caught up in batches, one of them read twice
+    store.import_cases(generate(8, seed=5), chunk=4)
+    runner = ProjectionRunner(store, batch_size=37)
+    runner.run_once()
+    with runner.views.transaction() as cur:
+        cur.execute("UPDATE projection_tracking SET position = 20 WHERE name = 'kpi_cells'")
+    runner.run_until_current()
+    rows = runner.views.query(
+        "SELECT recorded_from FROM kpi_item UNION SELECT recorded_to FROM kpi_item "
+        "WHERE recorded_to IS NOT NULL"
+    )
+    recorded = sorted(datetime.fromisoformat(r[0].replace("Z", "+00:00")) for r in rows)
+    turns = sorted({t.replace(day=1, hour=0, minute=0, second=0, microsecond=0) for t in recorded})
+    tick = timedelta(microseconds=1)
+    moments = [*recorded, *(t - tick for t in recorded[::5]), *turns, *(t - tick for t in turns)]
+    cat = store.catalogue("zou")
+    for period in ((date(2015, 1, 1), date(2030, 12, 31)), (date(2022, 1, 1), date(2022, 12, 31))):
+        for as_of in moments:
+            # when the KPIs of whole months are asked as of the instant both ways
+            answers = [
+                kpi_cells.kpis(
+                    runner.views,
+                    "zou",
+                    *period,
+                    lasting_months=cat.lasting_outflow_months,
+                    decision_within_days=cat.decision_within_days,
+                    as_of=as_of,
+                    buckets=buckets,
+                )
+                for buckets in (True, False)
+            ]
+            # then the months before the instant's from kpi_cell_bucket plus the rows of its
+            # month give what the item rows valid at the instant give
+            assert answers[0] is not None
+            assert msgspec.to_builtins(answers[0]) == msgspec.to_builtins(answers[1]), as_of
 
 
 # --- a return recorded later updates the month of the earlier end ----------------------
