@@ -155,24 +155,21 @@ def whole_months(start: date, end: date) -> bool:
 
 CELL_COLUMNS = tuple(c for c in KEY_COLUMNS if c != "client_ref")
 BUCKETS = "kpi_cell_bucket"
-BUCKET_COLUMNS = (*CELL_COLUMNS, "bucket")
-
-
-def bucket(instant: str) -> str:
-    """The recorded month (``YYYY-MM``) of a recorded instant (sortable UTC text)."""
-    return instant[:7]
+BUCKET_COLUMNS = (*CELL_COLUMNS, "span", "bucket")
+#: the spans of ``kpi_cell_bucket``: recorded month (``YYYY-MM``) and day (``YYYY-MM-DD``)
+SPANS = (("m", 7), ("d", 10))
 
 
 def moves(key: Key, n: int, start: str, stop: str | None) -> list[tuple[tuple[str, ...], int]]:
-    """What one ``kpi_item`` row adds to ``kpi_cell_bucket``: +n to its cell in the month it
-    was recorded from and, once closed, -n in the month it was closed. (``end`` items are
-    read from ``kpi_item`` only, as for ``kpi_cell``.)"""
+    """What one ``kpi_item`` row adds to ``kpi_cell_bucket``: +n to its cell in the month
+    and in the day it was recorded from and, once closed, -n in the month and the day it
+    was closed. (``end`` items are read from ``kpi_item`` only, as for ``kpi_cell``.)"""
     if key[5] == "end":
         return []
     c = cell(key)
-    out = [((*c, bucket(start)), n)]
+    out = [((*c, span, start[:width]), n) for span, width in SPANS]
     if stop is not None:
-        out.append(((*c, bucket(stop)), -n))
+        out.extend(((*c, span, stop[:width]), -n) for span, width in SPANS)
     return out
 
 
@@ -199,7 +196,7 @@ class KpiCellProjection:
         since = {c: h[0][0] for c, h in histories.items() if c not in fresh and h}
         prior: dict[str, dict[Key, tuple[int, str]]] = defaultdict(dict)
         change: Counter[tuple[str, ...]] = Counter()  # to the current cells
-        monthly: Counter[tuple[str, ...]] = Counter()  # to the cells per recorded month
+        monthly: Counter[tuple[str, ...]] = Counter()  # to the cells per recorded month, day
         if since:
             cols = ", ".join(COLUMNS)
             ids = list(since)
@@ -346,22 +343,27 @@ def kpis(
             cells_params,
         )
     elif as_of is not None and whole and buckets:
-        # as of T, for whole months: the cells' changes recorded in the months before T's,
-        # plus the item rows opened (+n) and closed (-n) in T's month up to T
+        # as of T, for whole months: the cells' changes recorded in the months before T's
+        # and in the days of T's month before T's, plus the item rows opened (+n) and
+        # closed (-n) on T's day up to T
         instant = _instant(as_of)
-        month = bucket(instant)
+        month, day = instant[:7], instant[:10]
+        before = [*cells_params, month, *cells_params, month, day]
         items_in = f"{condition} AND measure <> 'end'"
         grouped = _summed(
             views.query(
                 f"SELECT measure, value, aux, SUM(n) FROM {BUCKETS} "  # noqa: S608 - fixed fragments, values are parameters
-                f"WHERE {cells} AND bucket < ? GROUP BY measure, value, aux "
+                f"WHERE {cells} AND span = 'm' AND bucket < ? GROUP BY measure, value, aux "
+                f"UNION ALL SELECT measure, value, aux, SUM(n) FROM {BUCKETS} "
+                f"WHERE {cells} AND span = 'd' AND bucket >= ? AND bucket < ? "
+                "GROUP BY measure, value, aux "
                 f"UNION ALL SELECT measure, value, aux, SUM(n) FROM {TABLE} "
                 f"WHERE {items_in} AND recorded_from >= ? AND recorded_from <= ? "
                 "GROUP BY measure, value, aux "
                 f"UNION ALL SELECT measure, value, aux, -SUM(n) FROM {TABLE} "
                 f"WHERE {items_in} AND recorded_to >= ? AND recorded_to <= ? "
                 "GROUP BY measure, value, aux",
-                [*cells_params, month, *params, month, instant, *params, month, instant],
+                [*before, *params, day, instant, *params, day, instant],
             )
         )
     else:
