@@ -13,7 +13,10 @@ rows with ``recorded_from`` = the version's recorded instant and closes the rows
 longer hold (``recorded_to`` = that instant). The rows valid at an instant T are the
 items of every case as recorded at T, so "KPIs as of T" is one SQL aggregate over them
 (:func:`kpis`), no case is replayed; the current KPIs are the rows with ``recorded_to IS
-NULL``.
+NULL``. For periods of whole months two sums keep the reads O(cells): ``kpi_cell``, the
+rows valid now per cell, and ``kpi_cell_bucket``, the changes to each cell per recorded
+month and day (:func:`moves`), so the cells as of T are the buckets before T's day plus
+the rows opened and closed on T's day up to T.
 
 Scope of a period ``[start, end]`` (``projections.kpis.in_scope``: referred by its end, not
 ended before its start): for an item dated ``d`` inside the period, a referral on or before
