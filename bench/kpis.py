@@ -7,12 +7,19 @@ the same queries are answered both ways in this process (no HTTP):
 - ``replayed``: ``projections.queries.kpis_replayed``, the way ``GET /v1/kpis`` answered
   before: per-case summaries aggregated in Python, and for ``as_of`` every case written
   after the instant rebuilt from its events;
-- ``stored``: ``projections.queries.kpis``, one SQL aggregate over the ``kpi_item`` rows
-  valid at the instant.
+- ``stored``: ``projections.queries.kpis``, the way it answers now: for whole months
+  (``PERIOD`` is a year) the current ``kpi_cell`` rows, or as of an instant the
+  ``kpi_cell_bucket`` sums of the recorded months before the instant's plus the
+  ``kpi_item`` rows opened and closed in its month;
+- ``items`` (as of an instant only): ``projections.kpi_cells.kpis(buckets=False)``, the
+  way the stored path answered as of an instant before ``kpi_cell_bucket``: one SQL
+  aggregate over the ``kpi_item`` rows valid at the instant. Its answers are compared with
+  the bucket path's for every query (``buckets_equal_items``).
 
 Figures: ``kpi_query_ms_p95`` (one tenant, the year 2022, every other query for one
 provider) and ``as_of_kpi_ms_p95`` (the same, as of historic instants mid-way through the
-imported history), each ``_replayed`` and ``_stored``, and both answers compared. Also the
+imported history), each ``_replayed`` and ``_stored`` (as of: also ``_items``, with
+``as_of_buckets_ratio`` = items / stored), and the answers compared. Also the
 rebuild with and without the ``kpi_cells`` projection (``rebuild_events_per_s``), because
 the runner computes a KPI summary for every version of a case, not only the last.
 """
@@ -46,6 +53,7 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 def run(scale: str, store: str, queries: int, historic: int) -> dict[str, Any]:
     from application.application import CaseLog
     from application.demo import generate
+    from projections import kpi_cells
     from projections.queries import kpis, kpis_replayed
     from projections.runner import ALL, ProjectionRunner
     from storage.config import store_config
@@ -69,12 +77,37 @@ def run(scale: str, store: str, queries: int, historic: int) -> dict[str, Any]:
             figures["kpi_item_rows_current"] = runner.views.query(
                 "SELECT count(*) FROM kpi_item WHERE recorded_to IS NULL"
             )[0][0]
+            figures["kpi_cell_rows"] = runner.views.query("SELECT count(*) FROM kpi_cell")[0][0]
+            figures["kpi_cell_bucket_rows"] = runner.views.query(
+                "SELECT count(*) FROM kpi_cell_bucket"
+            )[0][0]
+            cat = app.catalogue("zou")
+
+            def items(views: Any, _app: Any, tenant: str, *period: date, **query: Any) -> Any:
+                return kpi_cells.kpis(
+                    views,
+                    tenant,
+                    *period,
+                    lasting_months=cat.lasting_outflow_months,
+                    decision_within_days=cat.decision_within_days,
+                    buckets=False,
+                    **query,
+                )
+
+            both_equal = True
             equal = True
             for label, instants, n in (
                 ("kpi_query_ms_p95", [None], queries),
                 ("as_of_kpi_ms_p95", HISTORIC, historic),
             ):
-                for how, fn in (("replayed", kpis_replayed), ("stored", kpis)):
+                ways: list[tuple[str, Callable[..., Any]]] = [
+                    ("replayed", kpis_replayed),
+                    ("stored", kpis),
+                ]
+                if label == "as_of_kpi_ms_p95":
+                    ways.append(("items", items))
+                answers: dict[tuple[str, int], Any] = {}
+                for how, fn in ways:
                     times: list[float] = []
                     for i in range(n):
                         as_of = instants[i % len(instants)]
@@ -85,6 +118,9 @@ def run(scale: str, store: str, queries: int, historic: int) -> dict[str, Any]:
                             )
                         )
                         times.append(ms)
+                        answers[(how, i)] = msgspec.to_builtins(answer)
+                        if how == "items":
+                            both_equal &= answers[(how, i)] == answers[("stored", i)]
                         if how == "stored" and i < len(instants) * 2:
                             expected = kpis_replayed(
                                 runner.views, app, "zou", *PERIOD, provider=provider, as_of=as_of
@@ -93,6 +129,10 @@ def run(scale: str, store: str, queries: int, historic: int) -> dict[str, Any]:
                     figures[f"{label}_{how}"] = pct(times, 95)
                     log(f"{label}_{how}: {figures[f'{label}_{how}']:.1f} ms")
             figures["stored_equals_replayed"] = equal
+            figures["buckets_equal_items"] = both_equal
+            figures["as_of_buckets_ratio"] = (
+                figures["as_of_kpi_ms_p95_items"] / figures["as_of_kpi_ms_p95_stored"]
+            )
             runner.views.close()
             app.close()
         finally:

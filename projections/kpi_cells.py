@@ -13,7 +13,10 @@ rows with ``recorded_from`` = the version's recorded instant and closes the rows
 longer hold (``recorded_to`` = that instant). The rows valid at an instant T are the
 items of every case as recorded at T, so "KPIs as of T" is one SQL aggregate over them
 (:func:`kpis`), no case is replayed; the current KPIs are the rows with ``recorded_to IS
-NULL``.
+NULL``. For periods of whole months two sums keep the reads O(cells): ``kpi_cell``, the
+rows valid now per cell, and ``kpi_cell_bucket``, the changes to each cell per recorded
+month and day (:func:`moves`), so the cells as of T are the buckets before T's day plus
+the rows opened and closed on T's day up to T.
 
 Scope of a period ``[start, end]`` (``projections.kpis.in_scope``: referred by its end, not
 ended before its start): for an item dated ``d`` inside the period, a referral on or before
@@ -154,6 +157,23 @@ def whole_months(start: date, end: date) -> bool:
 
 
 CELL_COLUMNS = tuple(c for c in KEY_COLUMNS if c != "client_ref")
+BUCKETS = "kpi_cell_bucket"
+BUCKET_COLUMNS = (*CELL_COLUMNS, "span", "bucket")
+#: the spans of ``kpi_cell_bucket``: recorded month (``YYYY-MM``) and day (``YYYY-MM-DD``)
+SPANS = (("m", 7), ("d", 10))
+
+
+def moves(key: Key, n: int, start: str, stop: str | None) -> list[tuple[tuple[str, ...], int]]:
+    """What one ``kpi_item`` row adds to ``kpi_cell_bucket``: +n to its cell in the month
+    and in the day it was recorded from and, once closed, -n in the month and the day it
+    was closed. (``end`` items are read from ``kpi_item`` only, as for ``kpi_cell``.)"""
+    if key[5] == "end":
+        return []
+    c = cell(key)
+    out = [((*c, span, start[:width]), n) for span, width in SPANS]
+    if stop is not None:
+        out.extend(((*c, span, stop[:width]), -n) for span, width in SPANS)
+    return out
 
 
 class KpiCellProjection:
@@ -162,7 +182,7 @@ class KpiCellProjection:
     ``kpi_cell`` rows, moved by what the batch changed."""
 
     name = "kpi_cells"
-    tables = (TABLE, "kpi_cell", "kpi_gap")
+    tables = (TABLE, "kpi_cell", BUCKETS, "kpi_gap")
     versioned = True
 
     def write(
@@ -179,6 +199,7 @@ class KpiCellProjection:
         since = {c: h[0][0] for c, h in histories.items() if c not in fresh and h}
         prior: dict[str, dict[Key, tuple[int, str]]] = defaultdict(dict)
         change: Counter[tuple[str, ...]] = Counter()  # to the current cells
+        monthly: Counter[tuple[str, ...]] = Counter()  # to the cells per recorded month, day
         if since:
             cols = ", ".join(COLUMNS)
             ids = list(since)
@@ -196,6 +217,9 @@ class KpiCellProjection:
                     first = since[case_id]
                     if stop is None and key[5] != "end":
                         change[cell(key)] -= n
+                    if stop is None or stop >= first:  # deleted below: take it back
+                        for where, delta in moves(key, n, start, stop):
+                            monthly[where] -= delta
                     if start < first and (stop is None or stop >= first):
                         prior[case_id][key] = (n, start)
             cur.executemany(
@@ -209,6 +233,9 @@ class KpiCellProjection:
         for case_id, history in histories.items():
             written, now = timeline(case_id, prior.get(case_id, {}), history)
             rows.extend(written)
+            for row in written:
+                for where, delta in moves(row[1:13], row[13], row[14], row[15]):
+                    monthly[where] += delta
             for key, (n, _) in now.items():
                 if key[5] != "end":
                     change[cell(key)] += n
@@ -237,23 +264,32 @@ class KpiCellProjection:
                 ),
                 found,
             )
-        moved = [(*key, n) for key, n in change.items() if n]
-        if moved:
-            names = ", ".join(CELL_COLUMNS)
-            cur.executemany(
-                views.sql(
-                    f"INSERT INTO kpi_cell ({names}, n) VALUES ({', '.join('?' * 12)}) "  # noqa: S608 - our column names
-                    f"ON CONFLICT ({names}) DO UPDATE SET n = kpi_cell.n + excluded.n"
-                ),
-                moved,
-            )
-            cur.executemany(
-                views.sql(
-                    "DELETE FROM kpi_cell WHERE n = 0 AND "  # noqa: S608
-                    + " AND ".join(f"{c} = ?" for c in CELL_COLUMNS)
-                ),
-                [key for key, n in change.items() if n],
-            )
+        _add(cur, views, "kpi_cell", CELL_COLUMNS, change)
+        _add(cur, views, BUCKETS, BUCKET_COLUMNS, monthly)
+
+
+def _add(
+    cur: Any, views: Any, table: str, columns: tuple[str, ...], change: Counter[tuple[str, ...]]
+) -> None:
+    """Add ``change`` (key -> n) to the counts of ``table``, dropping those that reach 0."""
+    moved = [(*key, n) for key, n in change.items() if n]
+    if not moved:
+        return
+    names = ", ".join(columns)
+    cur.executemany(
+        views.sql(
+            f"INSERT INTO {table} ({names}, n) VALUES ({', '.join('?' * (len(columns) + 1))}) "  # noqa: S608 - our names
+            f"ON CONFLICT ({names}) DO UPDATE SET n = {table}.n + excluded.n"
+        ),
+        moved,
+    )
+    cur.executemany(
+        views.sql(
+            f"DELETE FROM {table} WHERE n = 0 AND "  # noqa: S608
+            + " AND ".join(f"{c} = ?" for c in columns)
+        ),
+        [key for key, n in change.items() if n],
+    )
 
 
 def _chunks(values: list[str], size: int) -> Iterable[list[str]]:
@@ -282,29 +318,59 @@ def kpis(
     municipality: str | None = None,
     product: str | None = None,
     as_of: datetime | None = None,
+    buckets: bool = True,
 ) -> Kpis | None:
     """The KPI document from the rows valid at ``as_of`` (now when absent): equal to
     ``projections.kpis.aggregate`` over the case summaries as recorded then. None when
-    some case's rows are not exact at ``as_of`` (a gap, see ``inexact_at``)."""
+    some case's rows are not exact at ``as_of`` (a gap, see ``inexact_at``). A period of
+    whole months as of an instant is read from ``kpi_cell_bucket`` (``buckets=False``:
+    from the ``kpi_item`` rows valid then, as any other period; ``bench.kpis`` compares)."""
     if as_of is not None and inexact_at(views, tenant, as_of):
         return None
     base, base_params = _filters("", tenant, provider, municipality, product)
     first, last = f"{start:%Y-%m}", f"{end:%Y-%m}"
     condition, params = _in_period("", start, end, base, base_params)
     valid, valid_params = _validity(as_of)
-    if as_of is None and whole_months(start, end):
+    whole = whole_months(start, end)
+    # cells of whole months: the conditions on kpi_cell and kpi_cell_bucket rows
+    cells = " AND ".join(
+        [*base, "(ref = '' OR ref <= ?) AND (endd = '' OR endd >= ?)",
+         "(grain = '' OR (pos >= ? AND pos <= ?))"]
+    )  # fmt: skip
+    cells_params = [*base_params, last, first, first, last]
+    if as_of is None and whole:
         # now, for whole months: the current cells, summed over cases at month resolution
-        cells = " AND ".join(
-            [*base, "(ref = '' OR ref <= ?) AND (endd = '' OR endd >= ?)",
-             "(grain = '' OR (pos >= ? AND pos <= ?))"]
-        )  # fmt: skip
         grouped = views.query(
             f"SELECT measure, value, aux, SUM(n) FROM kpi_cell WHERE {cells} "  # noqa: S608 - fixed fragments, values are parameters
             "GROUP BY measure, value, aux",
-            [*base_params, last, first, first, last],
+            cells_params,
+        )
+    elif as_of is not None and whole and buckets:
+        # as of T, for whole months: the cells' changes recorded in the months before T's
+        # and in the days of T's month before T's, plus the item rows opened (+n) and
+        # closed (-n) on T's day up to T
+        instant = _instant(as_of)
+        month, day = instant[:7], instant[:10]
+        before = [*cells_params, month, *cells_params, month, day]
+        items_in = f"{condition} AND measure <> 'end'"
+        grouped = _summed(
+            views.query(
+                f"SELECT measure, value, aux, SUM(n) FROM {BUCKETS} "  # noqa: S608 - fixed fragments, values are parameters
+                f"WHERE {cells} AND span = 'm' AND bucket < ? GROUP BY measure, value, aux "
+                f"UNION ALL SELECT measure, value, aux, SUM(n) FROM {BUCKETS} "
+                f"WHERE {cells} AND span = 'd' AND bucket >= ? AND bucket < ? "
+                "GROUP BY measure, value, aux "
+                f"UNION ALL SELECT measure, value, aux, SUM(n) FROM {TABLE} "
+                f"WHERE {items_in} AND recorded_from >= ? AND recorded_from <= ? "
+                "GROUP BY measure, value, aux "
+                f"UNION ALL SELECT measure, value, aux, -SUM(n) FROM {TABLE} "
+                f"WHERE {items_in} AND recorded_to >= ? AND recorded_to <= ? "
+                "GROUP BY measure, value, aux",
+                [*before, *params, day, instant, *params, day, instant],
+            )
         )
     else:
-        # any other period, or as of an instant: the item rows valid then
+        # any other period: the item rows valid at the instant (now without as_of)
         grouped = views.query(
             f"SELECT measure, value, aux, SUM(n) FROM {TABLE} WHERE {condition} AND {valid} "  # noqa: S608
             "AND measure <> 'end' GROUP BY measure, value, aux",
@@ -348,6 +414,15 @@ def kpis(
         if v
     }
     return document(t, start, end, decision_within_days, as_of, filters)
+
+
+def _summed(rows: Iterable[tuple[Any, ...]]) -> list[tuple[str, str, str, int]]:
+    """Rows (measure, value, aux, n) with the same measure, value and aux added up; those
+    that add up to nothing dropped."""
+    total: Counter[tuple[str, str, str]] = Counter()
+    for measure, value, aux, n in rows:
+        total[(measure, value, aux)] += int(n)
+    return [(*key, n) for key, n in total.items() if n]
 
 
 def _filters(

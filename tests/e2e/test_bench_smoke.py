@@ -52,7 +52,10 @@ def test_kpi_bench_answers_the_same_both_ways(pg_server: str, tmp_path: Path) ->
     )  # fmt: skip
     figures = json.loads(out.read_text())
     assert figures["stored_equals_replayed"] is True
+    assert figures["buckets_equal_items"] is True
     assert all(figures[name] > 0 for name in KPI_FIGURES)
+    assert figures["as_of_kpi_ms_p95_items"] > 0
+    assert figures["kpi_cell_bucket_rows"] > 0
     assert figures["kpi_item_rows"] > figures["kpi_item_rows_current"] > 0
 
 

@@ -23,11 +23,13 @@ from application.demo import generate
 from domain import clock
 from domain import facts as f
 from domain.case import Case
-from projections.kpi_cells import KEY_COLUMNS, cell
+from projections import kpi_cells
+from projections.kpi_cells import KEY_COLUMNS, cell, moves
 from projections.kpis import Kpis
 from projections.queries import kpis, kpis_replayed
 from projections.runner import ProjectionRunner
 from storage.config import store_config
+from storage.views import MIGRATIONS, _statements
 from tests.builders import catalogue, indication, municipality, provider, referral
 from tests.conftest import _drop_pg_database, _pg_database
 
@@ -136,6 +138,19 @@ def test_kpis_from_the_bitemporal_rows_equal_kpis_from_the_summaries_property(
                     st.sampled_from(seen),
                     st.integers(-1, 1),
                 )
+                # at the turn of a recorded month (kpi_cell_bucket: the months before T's)
+                | st.builds(
+                    lambda t, d, later: (
+                        (
+                            t.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+                            + timedelta(days=32 * later)
+                        ).replace(day=1)
+                        + timedelta(microseconds=d)
+                    ),
+                    st.sampled_from(seen),
+                    st.integers(-1, 1),
+                    st.integers(0, 1),
+                )
             )
             stored, replayed = both(
                 runner,
@@ -158,6 +173,21 @@ CELLS = (
     "SELECT tenant, provider, municipality, product, measure, grain, pos, ref, endd, value, "
     "aux, n FROM kpi_cell"
 )
+ITEMS = f"SELECT {', '.join(KEY_COLUMNS)}, n, recorded_from, recorded_to FROM kpi_item"
+BUCKETS = (
+    "SELECT tenant, provider, municipality, product, measure, grain, pos, ref, endd, value, "
+    "aux, span, bucket, n FROM kpi_cell_bucket"
+)
+
+
+def buckets_from_items(runner: ProjectionRunner) -> list[tuple[object, ...]]:
+    """kpi_cell_bucket by its definition: each item row +n in its cell in the month it was
+    recorded from, -n in the month it was closed."""
+    summed: Counter[tuple[str, ...]] = Counter()
+    for row in runner.views.query(ITEMS):
+        for where, n in moves(row[:12], row[12], row[13], row[14]):
+            summed[where] += n
+    return sorted((*key, n) for key, n in summed.items() if n)
 
 
 def test_catch_up_equals_rebuild_for_the_bitemporal_rows_and_the_current_cells(
@@ -173,6 +203,7 @@ def test_catch_up_equals_rebuild_for_the_bitemporal_rows_and_the_current_cells(
     runner.run_until_current()
     items = sorted(runner.views.query("SELECT * FROM kpi_item"))
     cells = sorted(runner.views.query(CELLS))
+    buckets = sorted(runner.views.query(BUCKETS))
     assert any(r[-1] is not None for r in items)  # versions were closed
     # then the current cells are the current rows summed over the cases of each cell, at
     # month resolution
@@ -181,10 +212,60 @@ def test_catch_up_equals_rebuild_for_the_bitemporal_rows_and_the_current_cells(
         if key[5] != "end":
             summed[cell(tuple(key))] += n  # type: ignore[arg-type]
     assert cells == sorted((*key, n) for key, n in summed.items())
+    # and the cells per recorded month are the rows' openings and closings, month by month
+    assert len({r[12] for r in buckets if r[11] == "m"}) > 1
+    assert buckets == buckets_from_items(runner)
     # and a rebuild writes the same rows and cells
     runner.rebuild()
     assert sorted(runner.views.query("SELECT * FROM kpi_item")) == items
     assert sorted(runner.views.query(CELLS)) == cells
+    assert sorted(runner.views.query(BUCKETS)) == buckets
+    # and the migration that adds kpi_cell_bucket to a database with rows fills it the same
+    with runner.views.transaction() as cur:
+        cur.execute("DELETE FROM kpi_cell_bucket")
+        for statement in _statements((MIGRATIONS / "0010_kpi_cell_bucket.sql").read_text()):
+            cur.execute(statement)
+    assert sorted(runner.views.query(BUCKETS)) == buckets
+
+
+def test_as_of_every_recorded_instant_and_month_turn_the_buckets_equal_the_valid_rows(
+    store: CaseLog,
+) -> None:
+    # given a history caught up in batches, one of them read twice
+    store.import_cases(generate(8, seed=5), chunk=4)
+    runner = ProjectionRunner(store, batch_size=37)
+    runner.run_once()
+    with runner.views.transaction() as cur:
+        cur.execute("UPDATE projection_tracking SET position = 20 WHERE name = 'kpi_cells'")
+    runner.run_until_current()
+    rows = runner.views.query(
+        "SELECT recorded_from FROM kpi_item UNION SELECT recorded_to FROM kpi_item "
+        "WHERE recorded_to IS NOT NULL"
+    )
+    recorded = sorted(datetime.fromisoformat(r[0].replace("Z", "+00:00")) for r in rows)
+    turns = sorted({t.replace(day=1, hour=0, minute=0, second=0, microsecond=0) for t in recorded})
+    tick = timedelta(microseconds=1)
+    moments = [*recorded, *(t - tick for t in recorded[::5]), *turns, *(t - tick for t in turns)]
+    cat = store.catalogue("zou")
+    for period in ((date(2015, 1, 1), date(2030, 12, 31)), (date(2022, 1, 1), date(2022, 12, 31))):
+        for as_of in moments:
+            # when the KPIs of whole months are asked as of the instant both ways
+            answers = [
+                kpi_cells.kpis(
+                    runner.views,
+                    "zou",
+                    *period,
+                    lasting_months=cat.lasting_outflow_months,
+                    decision_within_days=cat.decision_within_days,
+                    as_of=as_of,
+                    buckets=buckets,
+                )
+                for buckets in (True, False)
+            ]
+            # then the months before the instant's from kpi_cell_bucket plus the rows of its
+            # month give what the item rows valid at the instant give
+            assert answers[0] is not None
+            assert msgspec.to_builtins(answers[0]) == msgspec.to_builtins(answers[1]), as_of
 
 
 # --- R-31: a return recorded later updates the month of the earlier end ----------------------
