@@ -458,25 +458,25 @@ class _PgStore:
                     f"CREATE TABLE {own}.projection_tracking "
                     f"(LIKE {self.live}.projection_tracking INCLUDING ALL)"
                 )
-                if parts > 1 and "kpi_cell" in self.tables:
-                    # each worker sums its own cases' cells; added up in ``finish``
+                for table, _ in _summed(self.tables, parts):
+                    # each worker sums its own cases' cells (and their changes per recorded
+                    # month and day); added up in ``finish``. Shared, the workers' upserts
+                    # of the same cell would also lock each other in turn (deadlocks).
                     self.conn.execute(
-                        f"CREATE TABLE {own}.kpi_cell (LIKE {SCHEMA}.kpi_cell INCLUDING ALL)"
+                        f"CREATE TABLE {own}.{table} (LIKE {SCHEMA}.{table} INCLUDING ALL)"
                     )
 
     def finish(self, parts: int) -> None:
         with self.conn.transaction():
             self.conn.execute(f"SET LOCAL search_path = {SCHEMA}")
-            if parts > 1 and "kpi_cell" in self.tables:
-                from projections.kpi_cells import CELL_COLUMNS
-
-                cols = ", ".join(CELL_COLUMNS)
+            for table, columns in _summed(self.tables, parts):
+                cols = ", ".join(columns)
                 union = " UNION ALL ".join(
-                    f"SELECT {cols}, n FROM {SCHEMA}_w{k}.kpi_cell"  # noqa: S608 - our names
+                    f"SELECT {cols}, n FROM {SCHEMA}_w{k}.{table}"  # noqa: S608 - our names
                     for k in range(parts)
                 )
                 self.conn.execute(
-                    f"INSERT INTO kpi_cell ({cols}, n) SELECT {cols}, SUM(n) "  # noqa: S608 - our names
+                    f"INSERT INTO {table} ({cols}, n) SELECT {cols}, SUM(n) "  # noqa: S608 - our names
                     f"FROM ({union}) AS cells GROUP BY {cols} HAVING SUM(n) <> 0"
                 )
             for statement in self.ddl.later:
@@ -578,6 +578,17 @@ class _SqliteStore:
             conn.execute("DETACH DATABASE rebuilt")
         finally:
             conn.close()
+
+
+def _summed(tables: tuple[str, ...] | list[str], parts: int) -> list[tuple[str, tuple[str, ...]]]:
+    """The count tables that several workers add to (``kpi_cell``, ``kpi_cell_bucket``):
+    each worker keeps its own, summed once all are done (none with one worker)."""
+    from projections.kpi_cells import BUCKET_COLUMNS, BUCKETS, CELL_COLUMNS
+
+    if parts <= 1:
+        return []
+    known = (("kpi_cell", CELL_COLUMNS), (BUCKETS, BUCKET_COLUMNS))
+    return [(table, columns) for table, columns in known if table in tables]
 
 
 if __name__ == "__main__":

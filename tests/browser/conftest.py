@@ -48,8 +48,11 @@ def _browser_reason() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
+    """Chromium for the browser tests of this package. Playwright's sync API keeps an event
+    loop running in the test process while it is open: package scope closes it after the
+    browser tests, so a later test in the same process can run ``asyncio.run``."""
     reason = _browser_reason()
     if reason:
         if IN_CI:

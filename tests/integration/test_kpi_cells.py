@@ -223,7 +223,7 @@ def test_catch_up_equals_rebuild_for_the_bitemporal_rows_and_the_current_cells(
     # and the migration that adds kpi_cell_bucket to a database with rows fills it the same
     with runner.views.transaction() as cur:
         cur.execute("DELETE FROM kpi_cell_bucket")
-        for statement in _statements((MIGRATIONS / "0010_kpi_cell_bucket.sql").read_text()):
+        for statement in _statements((MIGRATIONS / "0009_kpi_cell_bucket.sql").read_text()):
             cur.execute(statement)
     assert sorted(runner.views.query(BUCKETS)) == buckets
 

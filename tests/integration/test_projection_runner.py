@@ -107,6 +107,7 @@ ALL_TABLES = (
     "caseload",
     "declaration_line",
     "kpi_cell",
+    "kpi_cell_bucket",
     "kpi_gap",
     "case_doc",
     "projection_tracking",
