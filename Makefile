@@ -15,7 +15,7 @@ test:  ## the whole suite, as .ci/run does (SQLite and PostgreSQL)
 test-fast:  ## unit and integration tests only
 	python -m pytest tests/unit tests/integration -q
 
-lint:  ## ruff check, format check and strict mypy (the files pyproject [tool.mypy] lists)
+lint:  ## ruff check, format check and strict mypy (the packages pyproject [tool.mypy] lists)
 	ruff check . && ruff format --check . && python -m mypy
 
 format:  ## ruff format and autofix

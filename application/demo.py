@@ -174,7 +174,7 @@ def _case(
         days=rng.randint(15, 30) if rng.random() < 0.15 else rng.randint(2, 13)
     )
     domains = rng.sample(DOMAINS, rng.randint(2, 4))
-    goals = [Goal(domain=d, result=f"zelfredzaam op {d}") for d in domains]  # type: ignore[arg-type]
+    goals = [Goal(domain=d, result=f"zelfredzaam op {d}") for d in domains]
     if awbz:
         product, surcharge = convert_awbz(cat, rng.randint(1, 5), rng.choice([[], [], ["H152"]]))
         start = date(2016, 1, 1)

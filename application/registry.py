@@ -105,7 +105,7 @@ class ClientRegistry:
                 self.views.sql("DELETE FROM client_key WHERE tenant = ? AND client_ref = ?"),
                 (tenant, client_ref),
             )
-            existed = cur.rowcount > 0
+            existed: bool = cur.rowcount > 0
             cur.execute(
                 self.views.sql("DELETE FROM client_record WHERE tenant = ? AND client_ref = ?"),
                 (tenant, client_ref),

@@ -49,7 +49,7 @@ from domain import clock
 from domain import facts as f
 from domain.catalogue import Catalogue
 from domain.rules import add_months
-from domain.state import CaseState, Entry, is_timely_cancellation
+from domain.state import Assignment, CaseState, Entry, is_timely_cancellation
 from projections.consumption import MonthConsumption, consumption, weekly_minutes
 
 LIGHTER_ENDS = {"lighter_product", "general_provision"}
@@ -207,7 +207,7 @@ def summary(
     )
 
 
-def _direction(cat: Catalogue, old, new) -> str | None:
+def _direction(cat: Catalogue, old: Assignment, new: Assignment) -> str | None:
     lo, ln = _level(cat, old.product), _level(cat, new.product)
     if lo is not None and ln is not None and lo != ln:
         return "down" if ln < lo else "up"
@@ -318,11 +318,15 @@ def aggregate(
         reference=(as_of or clock.now()).date(),
     )
     t = Tally(cases=len(scope), outflow=outflow)
-    t.to_intake = [(s.intake_on - s.referred_on).days for s in scope if within(s.intake_on)]  # type: ignore[operator]
+    t.to_intake = [
+        (s.intake_on - s.referred_on).days
+        for s in scope
+        if s.intake_on is not None and within(s.intake_on)
+    ]
     t.to_decision = [
         (s.decided_on - s.referred_on).days
         for s in scope
-        if within(s.decided_on)  # type: ignore[operator]
+        if s.decided_on is not None and within(s.decided_on)
     ]
     t.to_start = [
         (s.started_on - s.decided_on).days  # type: ignore[operator]

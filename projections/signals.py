@@ -38,7 +38,7 @@ import msgspec
 from domain import facts as f
 from domain.catalogue import Catalogue
 from domain.rules import add_months
-from domain.state import CaseState, Entry, is_timely_cancellation
+from domain.state import Assignment, CaseState, Entry, is_timely_cancellation
 from projections.consumption import (
     MonthConsumption,
     consumption,
@@ -146,7 +146,7 @@ def _no_show_streaks(timeline: Iterable[Entry], cat: Catalogue) -> list[Signal]:
                         "to decide how to continue",
                     )
                 )
-        elif e.fact.kind in ("direct", "group"):
+        elif isinstance(e.fact, f.Contact) and e.fact.kind in ("direct", "group"):
             for s in opened:
                 s.closed_on = e.occurred_on
             out += opened
@@ -172,7 +172,7 @@ def _hours(
         if weekly <= 0:
             continue
 
-        def closes(after: date, a=a) -> date | None:
+        def closes(after: date, a: Assignment = a) -> date | None:
             later = [d for d in change_requests if d >= after]
             candidates = [*later[:1], a.until + timedelta(days=1)]
             if state.ended_on:
