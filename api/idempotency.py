@@ -36,6 +36,7 @@ from typing import Any
 
 import msgspec
 
+from application.group_commit import drain
 from storage.views import ViewStore
 
 PENDING = 0
@@ -253,21 +254,7 @@ class _Group:
 
     def _loop(self) -> None:
         try:
-            while True:
-                item = self._queue.get()
-                if item is None:
-                    return
-                batch = [item]
-                while len(batch) < self.MAX_BATCH:
-                    try:
-                        nxt = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if nxt is None:
-                        self._run(batch)
-                        return
-                    batch.append(nxt)
-                self._run(batch)
+            drain(self._queue, self.MAX_BATCH, self._run)
         finally:
             self.views.close()  # this thread's connection
 

@@ -90,6 +90,27 @@ class Tainted(Exception):
     """A command failed half-way; its case is left out of the batch."""
 
 
+def drain(source: queue.SimpleQueue[Any], limit: int, run: Callable[[list[Any]], None]) -> None:
+    """A writer thread's loop: wait for an item, take everything else waiting (up to
+    ``limit``) and ``run`` it as one batch; ``None`` in the queue ends the loop after the
+    items before it ran."""
+    while True:
+        item = source.get()
+        if item is None:
+            return
+        batch = [item]
+        while len(batch) < limit:
+            try:
+                nxt = source.get_nowait()
+            except queue.Empty:
+                break
+            if nxt is None:
+                run(batch)
+                return
+            batch.append(nxt)
+        run(batch)
+
+
 class GroupCommitter:
     """The writer thread. It is given what it needs from the application as callables:
 
@@ -171,21 +192,7 @@ class GroupCommitter:
             self._turns.close()
 
     def _loop(self) -> None:
-        while True:
-            job = self._queue.get()
-            if job is None:
-                return
-            batch = [job]
-            while len(batch) < self.max_batch:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    self._run(batch)
-                    return
-                batch.append(nxt)
-            self._run(batch)
+        drain(self._queue, self.max_batch, self._run)
 
     def _case(self, case_id: UUID, actor: Actor) -> Any:
         cached = self._cache.get(case_id)
