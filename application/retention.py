@@ -28,6 +28,7 @@ import structlog
 from application.application import CaseLog
 from application.registry import RetentionRow, retention_report
 from domain.errors import RuleViolation
+from projections.kpi_cells import KpiCellProjection
 from storage.views import ViewStore
 
 log = structlog.get_logger("application.retention")
@@ -76,6 +77,8 @@ def destroy_case(
     with views.transaction() as cur:
         if not views.is_postgres:
             cur.execute("PRAGMA secure_delete = ON")
+        # the summed KPI cells hold no case id: take the case's share out first
+        KpiCellProjection().forget(cur, views, str(case_id))
         for table in _case_tables(views):
             cur.execute(views.sql(f'DELETE FROM "{table}" WHERE case_id = ?'), (str(case_id),))  # noqa: S608
             rows += max(cur.rowcount, 0)

@@ -267,6 +267,25 @@ class KpiCellProjection:
         _add(cur, views, "kpi_cell", CELL_COLUMNS, change)
         _add(cur, views, BUCKETS, BUCKET_COLUMNS, monthly)
 
+    def forget(self, cur: Any, views: Any, case_id: str) -> None:
+        """Take a case out of the summed cells before its rows are deleted (R-33
+        destruction): its current rows from ``kpi_cell``, and every row's changes from
+        ``kpi_cell_bucket``; so both stay the sums of the ``kpi_item`` rows that remain."""
+        change: Counter[tuple[str, ...]] = Counter()
+        monthly: Counter[tuple[str, ...]] = Counter()
+        cur.execute(
+            views.sql(f"SELECT {', '.join(COLUMNS)} FROM {TABLE} WHERE case_id = ?"),  # noqa: S608 - our column names
+            (case_id,),
+        )
+        for row in cur.fetchall():
+            key, n, start, stop = row[1:13], row[13], row[14], row[15]
+            if stop is None and key[5] != "end":
+                change[cell(key)] -= n
+            for where, delta in moves(key, n, start, stop):
+                monthly[where] -= delta
+        _add(cur, views, "kpi_cell", CELL_COLUMNS, change)
+        _add(cur, views, BUCKETS, BUCKET_COLUMNS, monthly)
+
 
 def _add(
     cur: Any, views: Any, table: str, columns: tuple[str, ...], change: Counter[tuple[str, ...]]

@@ -24,7 +24,7 @@ from domain import clock
 from domain import facts as f
 from domain.case import Case
 from projections import kpi_cells
-from projections.kpi_cells import KEY_COLUMNS, cell, moves
+from projections.kpi_cells import KEY_COLUMNS, KpiCellProjection, cell, moves
 from projections.kpis import Kpis
 from projections.queries import kpis, kpis_replayed
 from projections.runner import ProjectionRunner
@@ -367,3 +367,30 @@ def test_a_long_history_in_one_batch_leaves_a_gap_answered_from_the_summaries(
     assert sorted(runner.views.query("SELECT tenant, gap_from, gap_to FROM kpi_gap")) == sorted(
         gaps
     )
+
+
+def cells_from_items(runner: ProjectionRunner) -> list[tuple[object, ...]]:
+    """kpi_cell by its definition: the current rows summed per cell (``end`` left out)."""
+    summed: Counter[tuple[str, ...]] = Counter()
+    for *key, n in runner.views.query(ITEMS_NOW):
+        if key[5] != "end":
+            summed[cell(tuple(key))] += n  # type: ignore[arg-type]
+    return sorted((*key, n) for key, n in summed.items() if n)
+
+
+def test_a_destroyed_case_leaves_the_summed_cells_R33(store: CaseLog) -> None:
+    # given histories projected, cases with versions closed and current rows
+    store.import_cases(generate(12, seed=11), chunk=4)
+    runner = ProjectionRunner(store, batch_size=37)
+    runner.run_until_current()
+    case_id = runner.views.query(
+        "SELECT case_id FROM kpi_item WHERE recorded_to IS NOT NULL AND measure <> 'end' "
+        "ORDER BY case_id LIMIT 1"
+    )[0][0]
+    # when the case's share is taken out and its rows deleted, as R-33 destruction does
+    with runner.views.transaction() as cur:
+        KpiCellProjection().forget(cur, runner.views, case_id)
+        cur.execute(runner.views.sql("DELETE FROM kpi_item WHERE case_id = ?"), (case_id,))
+    # then kpi_cell and kpi_cell_bucket are still the sums of the rows that remain
+    assert sorted(runner.views.query(CELLS)) == cells_from_items(runner)
+    assert sorted(runner.views.query(BUCKETS)) == buckets_from_items(runner)
