@@ -162,10 +162,13 @@ async def get_entitlement(
             stored = from_rows(svc, actor, cid, lambda: svc.stored.entitlement(cid, day))
             if stored is not None:
                 return entitlement_out(cid, day, stored.value, stored.version)
-        case = app.get_case(cid, actor, as_of=as_of)
-        cat = app.catalogues.for_tenant(case.state.tenant)
-        views = derive(str(cid), case.state, case.entries, cat, case.version).entitlements_on(day)
-        return entitlement_out(cid, day, views, case.version)
+        if as_of is None:  # the rows lag: step this process's derivation of the head
+            case, derived = app.derived_head(cid, actor)
+        else:
+            case = app.get_case(cid, actor, as_of=as_of)
+            cat = app.catalogues.for_tenant(case.state.tenant)
+            derived = derive(str(cid), case.state, case.entries, cat, case.version)
+        return entitlement_out(cid, day, derived.entitlements_on(day), case.version)
 
     return await anyio.to_thread.run_sync(read)
 
@@ -238,10 +241,13 @@ async def get_consumption(
             stored = from_rows(svc, actor, cid, lambda: svc.stored.consumption(cid, month))
             if stored is not None:
                 return consumption_out(cid, month, stored.value, stored.version)
-        case = app.get_case(cid, actor, as_of=as_of)
-        cat = app.catalogues.for_tenant(case.state.tenant)
-        m = derive(str(cid), case.state, case.entries, cat, case.version).months.get(month)
-        return consumption_out(cid, month, m, case.version)
+        if as_of is None:  # the rows lag: step this process's derivation of the head
+            case, derived = app.derived_head(cid, actor)
+        else:
+            case = app.get_case(cid, actor, as_of=as_of)
+            cat = app.catalogues.for_tenant(case.state.tenant)
+            derived = derive(str(cid), case.state, case.entries, cat, case.version)
+        return consumption_out(cid, month, derived.months.get(month), case.version)
 
     return await anyio.to_thread.run_sync(read)
 

@@ -30,6 +30,7 @@ from domain.errors import AlreadyApplied, CaseNotFound, DomainError, VersionMism
 from domain.rules import convert_awbz
 from domain.state import CaseState
 from domain.values import Actor
+from projections.derive import Derived
 from projections.ports import CaseReader, CaseSource
 from storage.config import StoreConfig, store_config
 from storage.eventstore import (
@@ -358,6 +359,16 @@ class CaseLog(CaseStore):
     def in_scope(tenant: str, provider: str, actor: Actor) -> bool:
         """Whether ``actor`` may see a case of this tenant and provider."""
         return tenant == actor.tenant and (actor.role != "provider" or provider == actor.provider)
+
+    def derived_head(self, case_id: UUID, actor: Actor) -> tuple[Case, Derived]:
+        """The case at its head with its derivation, stepped from the last one this
+        process derived (``HeadCache.derived``). Both are shared: never change them."""
+        try:
+            case, derived = self.heads.derived(case_id, self.catalogue)
+        except AggregateNotFoundError:
+            raise CaseNotFound(f"case {case_id} not found") from None
+        self._check_scope(case.state, actor, case_id)
+        return case, derived
 
     def get_case(
         self,

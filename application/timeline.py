@@ -17,10 +17,13 @@ from __future__ import annotations
 import bisect
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from domain.catalogue import Catalogue
+from projections.derive import Derived, derive
 from storage.eventstore import AggregateNotFoundError, CaseStore
 from storage.eventstore import fresh_copy as clone
 
@@ -105,6 +108,8 @@ class HeadCache:
         self.size = cases
         self._cases: OrderedDict[UUID, Any] = OrderedDict()
         self._lock = threading.Lock()
+        #: a case of its own (never handed out) with its derivation, per recently read case
+        self._derived: OrderedDict[UUID, tuple[Any, Derived]] = OrderedDict()
 
     def get(self, case_id: UUID) -> Any:
         """The case at its head; ``AggregateNotFoundError`` for no such case."""
@@ -132,3 +137,53 @@ class HeadCache:
             while len(self._cases) > self.size:
                 self._cases.popitem(last=False)
         return case
+
+    def derived(self, case_id: UUID, catalogue: Callable[[str], Catalogue]) -> tuple[Any, Derived]:
+        """The case at its head and its derivation (``projections.derive``), for reads the
+        stored rows cannot answer yet (a case written all the time). The derivation kept
+        from the last such read is stepped through the events since, one version at a time
+        (each from the one before: the cost of the new events, not of the history); the
+        first read of a case derives it in full. The case returned is shared: never change
+        it."""
+        with self._lock:
+            kept = self._derived.get(case_id)
+        if kept is None:
+            case = clone(self.get(case_id))
+            found = (
+                case,
+                derive(
+                    str(case_id),
+                    case.state,
+                    case.entries,
+                    catalogue(case.state.tenant),
+                    case.version,
+                ),
+            )
+        else:
+            stored = self.app.stored_events_after(case_id, kept[0].version - 1)
+            if not stored:  # destroyed after its retention term (R-33)
+                with self._lock:
+                    self._derived.pop(case_id, None)
+                raise AggregateNotFoundError(case_id)
+            if len(stored) == 1:
+                return kept
+            case, d = clone(kept[0]), kept[1]
+            for s in stored[1:]:
+                case = self.app.to_domain_event(s).mutate(case)
+                d = derive(
+                    str(case_id),
+                    case.state,
+                    case.entries,
+                    catalogue(case.state.tenant),
+                    case.version,
+                    d,
+                )
+            found = case, d
+        with self._lock:
+            now = self._derived.get(case_id)
+            if now is None or now[0].version < found[0].version:
+                self._derived[case_id] = found
+            self._derived.move_to_end(case_id)
+            while len(self._derived) > self.size:
+                self._derived.popitem(last=False)
+        return found

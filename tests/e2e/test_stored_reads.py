@@ -64,17 +64,24 @@ def patient(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 class Counted:
-    """Counts the live loads of a case (``CaseLog.get_case``): none for a rows answer."""
+    """Counts the live loads of a case (``CaseLog.get_case``, or ``CaseLog.derived_head``
+    when the rows lag): none for a rows answer."""
 
     def __init__(self, app: CaseLog) -> None:
         self.calls = 0
         real: Callable[..., Any] = app.get_case
+        real_derived: Callable[..., Any] = app.derived_head
 
         def get_case(*args: Any, **kw: Any) -> Any:
             self.calls += 1
             return real(*args, **kw)
 
+        def derived_head(*args: Any, **kw: Any) -> Any:
+            self.calls += 1
+            return real_derived(*args, **kw)
+
         app.get_case = get_case  # type: ignore[method-assign]
+        app.derived_head = derived_head  # type: ignore[method-assign]
 
 
 def ok(r: httpx.Response, status: int = 200) -> dict[str, Any]:
