@@ -8,8 +8,10 @@ dropped afterwards. Without a reachable server they skip with the reason, except
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -59,6 +61,30 @@ def _drop_pg_database(admin_url: str, name: str) -> None:
 
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def fresh_store(kind: str, admin_url: str | None) -> Iterator[CaseLog]:
+    """A fresh, empty store of ``kind`` outside the fixtures, for a hypothesis property that
+    needs one per example (``sqlite``, or ``postgres`` on ``admin_url``)."""
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory() as tmp:
+            app = CaseLog(store=store_config(f"sqlite:///{Path(tmp) / 'fresh.db'}"))
+            try:
+                yield app
+            finally:
+                app.close()
+        return
+    assert admin_url is not None
+    name, url = _pg_database(admin_url)
+    try:
+        app = CaseLog(store=store_config(url))
+        try:
+            yield app
+        finally:
+            app.close()
+    finally:
+        _drop_pg_database(admin_url, name)
 
 
 @pytest.fixture

@@ -6,12 +6,8 @@ PostgreSQL; and the lasting-outflow window (R-31) moves with a return recorded l
 from __future__ import annotations
 
 import calendar
-import tempfile
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import msgspec
 import pytest
@@ -28,34 +24,11 @@ from projections.kpi_cells import KEY_COLUMNS, KpiCellProjection, cell, moves
 from projections.kpis import Kpis
 from projections.queries import kpis, kpis_replayed
 from projections.runner import ProjectionRunner
-from storage.config import store_config
 from storage.views import MIGRATIONS, _statements
 from tests.builders import catalogue, indication, municipality, provider, referral
-from tests.conftest import _drop_pg_database, _pg_database
+from tests.conftest import fresh_store
 
 STORES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-
-
-@contextmanager
-def fresh_store(kind: str, admin_url: str | None) -> Iterator[CaseLog]:
-    if kind == "sqlite":
-        with tempfile.TemporaryDirectory() as tmp:
-            app = CaseLog(store=store_config(f"sqlite:///{Path(tmp) / 'k.db'}"))
-            try:
-                yield app
-            finally:
-                app.close()
-        return
-    assert admin_url is not None
-    name, url = _pg_database(admin_url)
-    try:
-        app = CaseLog(store=store_config(url))
-        try:
-            yield app
-        finally:
-            app.close()
-    finally:
-        _drop_pg_database(admin_url, name)
 
 
 def both(runner: ProjectionRunner, app: CaseLog, tenant: str, **query: object) -> tuple[Kpis, Kpis]:

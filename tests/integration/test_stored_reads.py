@@ -6,11 +6,7 @@ not hold the case's current version are never served: the read says ``Behind``."
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, timedelta
-from pathlib import Path
 from uuid import UUID
 
 import msgspec
@@ -26,34 +22,11 @@ from projections.consumption import consumption
 from projections.entitlement import entitlements
 from projections.runner import ProjectionRunner
 from projections.stored_reads import ENTITLEMENT, INEXACT, Behind, Stored, StoredReads
-from storage.config import store_config
 from tests.builders import catalogue, contact, indication, municipality, provider, referral
-from tests.conftest import _drop_pg_database, _pg_database
+from tests.conftest import fresh_store
 
 STORES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 _json = msgspec.json.encode
-
-
-@contextmanager
-def fresh_store(kind: str, admin_url: str | None) -> Iterator[CaseLog]:
-    if kind == "sqlite":
-        with tempfile.TemporaryDirectory() as tmp:
-            app = CaseLog(store=store_config(f"sqlite:///{Path(tmp) / 'r.db'}"))
-            try:
-                yield app
-            finally:
-                app.close()
-        return
-    assert admin_url is not None
-    name, url = _pg_database(admin_url)
-    try:
-        app = CaseLog(store=store_config(url))
-        try:
-            yield app
-        finally:
-            app.close()
-    finally:
-        _drop_pg_database(admin_url, name)
 
 
 def last_notifications(app: CaseLog) -> dict[UUID, int]:
