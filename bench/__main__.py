@@ -320,18 +320,40 @@ def start_server(url: str) -> tuple[subprocess.Popen[bytes], str]:
     )
     proc.runner = runner  # type: ignore[attr-defined]
     base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(proc, base, attempts=200)
+    except RuntimeError:
+        runner.kill()
+        raise
+    return proc, base
+
+
+def wait_healthy(
+    proc: subprocess.Popen[bytes], base: str, attempts: int = 300, what: str = "caselog serve"
+) -> None:
+    """Until ``base``/health answers 200 (0.1 s apart); the process killed if it never does."""
     import httpx
 
-    for _ in range(200):
+    for _ in range(attempts):
         try:
             if httpx.get(base + "/health", timeout=1).status_code == 200:
-                return proc, base
+                return
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
     proc.kill()
-    runner.kill()
-    raise RuntimeError("server did not start")
+    raise RuntimeError(f"{what} did not start")
+
+
+def wait_caught_up(base: str, attempts: int = 1200) -> None:
+    """Until the service's projections have caught up with the log (0.5 s apart), e.g.
+    with an import made before it started."""
+    import httpx
+
+    for _ in range(attempts):
+        if httpx.get(base + "/health", timeout=10).json().get("projections_lag") == 0:
+            return
+        time.sleep(0.5)
 
 
 def token(role: str, tenant: str = "zou", provider: str | None = None) -> dict[str, str]:

@@ -194,9 +194,7 @@ def start_service(url: str, projections: str = "inline") -> tuple[Any, str]:
     import os
     import subprocess
 
-    import httpx
-
-    from bench.__main__ import SECRET, free_port
+    from bench.__main__ import SECRET, free_port, wait_healthy
 
     port = free_port()
     env = {**os.environ, "CASELOG_JWT_SECRET": SECRET, "CASELOG_DATABASE_URL": url}
@@ -208,32 +206,20 @@ def start_service(url: str, projections: str = "inline") -> tuple[Any, str]:
         stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(base + "/health", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server did not start")
+    wait_healthy(proc, base, what="server")
+    return proc, base
 
 
 def run(url: str, writes: int = WRITES, projections: str = "inline") -> dict[str, float]:
     """Import, serve, measure; the service is stopped afterwards."""
-    from bench.__main__ import log
+    from bench.__main__ import log, wait_caught_up
 
     log("long cases: importing 10 / 100 / 1,000 / 5,000-event cases")
     ids = import_long_cases(url)
     proc, base = start_service(url, projections)
     try:
         if projections == "inline":  # the runner first catches up with the import
-            import httpx
-
-            for _ in range(1200):
-                if httpx.get(base + "/health", timeout=10).json().get("projections_lag") == 0:
-                    break
-                time.sleep(0.5)
+            wait_caught_up(base)
         log("long cases: writes and reads round-robin over the sizes")
         return measure(base, ids, writes)
     finally:

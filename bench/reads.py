@@ -137,19 +137,15 @@ def _now() -> str:
 
 
 def run(url: str, reads: int = READS) -> dict[str, float]:
-    import httpx
 
-    from bench.__main__ import log
+    from bench.__main__ import log, wait_caught_up
     from bench.long_cases import start_service
 
     log("reads: importing 10 / 1,000 / 5,000-event cases")
     ids = import_cases(url)
     proc, base = start_service(url)
     try:
-        for _ in range(1200):  # the runner first catches up with the import
-            if httpx.get(base + "/health", timeout=10).json().get("projections_lag") == 0:
-                break
-            time.sleep(0.5)
+        wait_caught_up(base)  # the runner first catches up with the import
         log("reads: rows and live, alternating, per case size")
         return measure(base, ids, reads)
     finally:

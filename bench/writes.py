@@ -32,6 +32,7 @@ from bench.__main__ import (
     raw_single_row_txn,
     token,
     vm_hwm_mb,
+    wait_healthy,
 )
 
 WRK_SCRIPT = """
@@ -94,7 +95,6 @@ def start_service(
 ) -> tuple[subprocess.Popen[bytes], str]:
     """``caselog serve --workers N`` with its projection runner, until /health answers;
     ``code``: a source tree to run instead of this one (e.g. an earlier commit)."""
-    import httpx
 
     port = free_port()
     env = {**os.environ, "CASELOG_JWT_SECRET": SECRET, "CASELOG_DATABASE_URL": url,
@@ -108,15 +108,8 @@ def start_service(
         cwd=code or None,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(base + "/health", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("caselog serve did not start")
+    wait_healthy(proc, base)
+    return proc, base
 
 
 def family_rss_mb(pid: int) -> float:
