@@ -29,11 +29,12 @@ from litestar import Request, Response, get
 
 from api.context import Services, aware, invalid, parse_case_id, require, services
 from application.application import CaseLog, today
+from domain.case import Case
 from domain.errors import CaseNotFound
 from domain.values import Actor, Volume
 from projections.case_view import case_document
 from projections.consumption import Decision, Minutes, MonthConsumption, NoShows
-from projections.derive import derive
+from projections.derive import Derived, derive
 from projections.entitlement import AssignmentView
 from projections.history import HistoryEvent, Step, history, replay
 from projections.stored_reads import Behind, Stored
@@ -70,6 +71,17 @@ def from_rows(
     if not CaseLog.in_scope(found.tenant, found.provider, actor):
         raise CaseNotFound(f"case {case_id} not found")
     return found
+
+
+def live(app: CaseLog, actor: Actor, cid: UUID, as_of: datetime | None) -> tuple[Case, Derived]:
+    """The case and its derivation computed from the events: as of an instant, derived in
+    full; at the head (the rows lag), this process's derivation stepped through the events
+    since it last read the case (``CaseLog.derived_head``)."""
+    if as_of is None:
+        return app.derived_head(cid, actor)
+    case = app.get_case(cid, actor, as_of=as_of)
+    cat = app.catalogues.for_tenant(case.state.tenant)
+    return case, derive(str(cid), case.state, case.entries, cat, case.version)
 
 
 @get("/v1/cases/{case_id:str}", summary="Case state (time travel: as_of, version, on)")
@@ -162,12 +174,7 @@ async def get_entitlement(
             stored = from_rows(svc, actor, cid, lambda: svc.stored.entitlement(cid, day))
             if stored is not None:
                 return entitlement_out(cid, day, stored.value, stored.version)
-        if as_of is None:  # the rows lag: step this process's derivation of the head
-            case, derived = app.derived_head(cid, actor)
-        else:
-            case = app.get_case(cid, actor, as_of=as_of)
-            cat = app.catalogues.for_tenant(case.state.tenant)
-            derived = derive(str(cid), case.state, case.entries, cat, case.version)
+        case, derived = live(app, actor, cid, as_of)
         return entitlement_out(cid, day, derived.entitlements_on(day), case.version)
 
     return await anyio.to_thread.run_sync(read)
@@ -241,12 +248,7 @@ async def get_consumption(
             stored = from_rows(svc, actor, cid, lambda: svc.stored.consumption(cid, month))
             if stored is not None:
                 return consumption_out(cid, month, stored.value, stored.version)
-        if as_of is None:  # the rows lag: step this process's derivation of the head
-            case, derived = app.derived_head(cid, actor)
-        else:
-            case = app.get_case(cid, actor, as_of=as_of)
-            cat = app.catalogues.for_tenant(case.state.tenant)
-            derived = derive(str(cid), case.state, case.entries, cat, case.version)
+        case, derived = live(app, actor, cid, as_of)
         return consumption_out(cid, month, derived.months.get(month), case.version)
 
     return await anyio.to_thread.run_sync(read)
