@@ -215,11 +215,8 @@ class KpiCellProjection:
                 for row in cur.fetchall():
                     case_id, key, n, start, stop = row[0], row[1:13], row[13], row[14], row[15]
                     first = since[case_id]
-                    if stop is None and key[5] != "end":
-                        change[cell(key)] -= n
                     if stop is None or stop >= first:  # deleted below: take it back
-                        for where, delta in moves(key, n, start, stop):
-                            monthly[where] -= delta
+                        _take_back(key, n, start, stop, change, monthly)
                     if start < first and (stop is None or stop >= first):
                         prior[case_id][key] = (n, start)
             cur.executemany(
@@ -278,13 +275,25 @@ class KpiCellProjection:
             (case_id,),
         )
         for row in cur.fetchall():
-            key, n, start, stop = row[1:13], row[13], row[14], row[15]
-            if stop is None and key[5] != "end":
-                change[cell(key)] -= n
-            for where, delta in moves(key, n, start, stop):
-                monthly[where] -= delta
+            _take_back(row[1:13], row[13], row[14], row[15], change, monthly)
         _add(cur, views, "kpi_cell", CELL_COLUMNS, change)
         _add(cur, views, BUCKETS, BUCKET_COLUMNS, monthly)
+
+
+def _take_back(
+    key: Key,
+    n: int,
+    start: str,
+    stop: str | None,
+    change: Counter[tuple[str, ...]],
+    monthly: Counter[tuple[str, ...]],
+) -> None:
+    """What a ``kpi_item`` row about to be deleted added, taken back: from ``kpi_cell``
+    while it is current, from ``kpi_cell_bucket`` its opening (and closing)."""
+    if stop is None and key[5] != "end":
+        change[cell(key)] -= n
+    for where, delta in moves(key, n, start, stop):
+        monthly[where] -= delta
 
 
 def _add(
