@@ -84,16 +84,20 @@ def build_case(app: Any, n_events: int, i: int) -> Any:
     return case
 
 
-def import_long_cases(url: str) -> dict[int, list[str]]:
-    """Import the cases for every size; the case ids by size."""
+def import_long_cases(
+    url: str, cases_by_size: dict[int, int] | None = None
+) -> dict[int, list[str]]:
+    """Import ``cases_by_size[n]`` cases of ``n`` events for every size (default
+    ``CASES``); the case ids by size."""
     from application.application import CaseLog
     from storage.config import store_config
 
+    counts = cases_by_size or CASES
     app = CaseLog(store=store_config(url), group_commit=False)
     try:
         ids: dict[int, list[str]] = {}
-        for size in SIZES:
-            cases = [build_case(app, size, i) for i in range(CASES[size])]
+        for size, n in counts.items():
+            cases = [build_case(app, size, i) for i in range(n)]
             ids[size] = [str(c.id) for c in cases]
             app.import_cases(cases, chunk=10)
         return ids

@@ -40,23 +40,6 @@ BLOCK = 10
 MONTH = "2021-03"
 
 
-def import_cases(url: str) -> dict[int, list[str]]:
-    from application.application import CaseLog
-    from bench.long_cases import build_case
-    from storage.config import store_config
-
-    app = CaseLog(store=store_config(url), group_commit=False)
-    try:
-        ids: dict[int, list[str]] = {}
-        for size in SIZES:
-            cases = [build_case(app, size, i) for i in range(CASES[size])]
-            ids[size] = [str(c.id) for c in cases]
-            app.import_cases(cases, chunk=10)
-        return ids
-    finally:
-        app.close()
-
-
 def measure(base: str, ids: dict[int, list[str]], reads: int) -> dict[str, float]:
     import httpx
 
@@ -139,10 +122,10 @@ def _now() -> str:
 def run(url: str, reads: int = READS) -> dict[str, float]:
 
     from bench.__main__ import log, wait_caught_up
-    from bench.long_cases import start_service
+    from bench.long_cases import import_long_cases, start_service
 
     log("reads: importing 10 / 1,000 / 5,000-event cases")
-    ids = import_cases(url)
+    ids = import_long_cases(url, CASES)
     proc, base = start_service(url)
     try:
         wait_caught_up(base)  # the runner first catches up with the import
