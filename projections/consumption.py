@@ -250,6 +250,10 @@ class MonthFold:
     #: volume rule); and whether the rule cut any
     need: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
     cut: bool = False
+    #: what other read models computed from this month's decisions alone (the R-18 use per
+    #: assignment in ``signals``, the declaration lines in ``declarations``), each under a
+    #: key naming what else it read; shared by every version that keeps these decisions
+    memo: dict[object, object] = field(default_factory=dict)
 
     def shifted(self, start: Carry) -> MonthFold | None:
         """This month folded from another state carried in, when that state decides every
@@ -263,11 +267,15 @@ class MonthFold:
             old.client_bound,
         ):
             return None
-        if self.cut or any(start.volume.get(k, 0) + n > g for k, (g, n) in self.need.items()):
-            return None
+        # R-17: per assignment, every minute of the month within the volume from both states,
+        # or none (the volume used up before the month from both): decided alike
         volume = dict(start.volume)
-        for k, (_, n) in self.need.items():
-            volume[k] = volume.get(k, 0) + n
+        for k, (g, n) in self.need.items():
+            was, now = old.volume.get(k, 0), start.volume.get(k, 0)
+            if was + n <= g and now + n <= g:
+                volume[k] = now + n
+            elif not (was >= g and now >= g):
+                return None
         end = Carry(
             no_shows=self.end.no_shows,
             digital=self.end.digital,
@@ -289,6 +297,7 @@ class MonthFold:
             self.indirect,
             self.need,
             self.cut,
+            self.memo,
         )
 
 

@@ -23,10 +23,10 @@ is unknown has ``rate`` and amounts ``None``: it cannot be declared (docs/iwmo-o
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import msgspec
@@ -34,10 +34,13 @@ import msgspec
 from domain.catalogue import Catalogue
 from domain.state import Assignment, CaseState, Entry
 from domain.values import Actor
-from projections.consumption import MonthConsumption, consumption, month_bounds
+from projections.consumption import MonthConsumption, MonthFold, consumption, month_bounds
 from projections.ports import CaseReader
 from projections.pricing import price_on
 from storage.views import ViewStore
+
+if TYPE_CHECKING:
+    from projections.derive import Derived
 
 CENT = Decimal("0.01")
 _MINUTES_PER_UNIT = {"hour": 60, "minute": 1, "day_part": 240}
@@ -119,58 +122,83 @@ def declaration_lines(
     entries: Iterable[Entry],
     cat: Catalogue,
     months: dict[str, MonthConsumption] | None = None,
+    folds: Mapping[str, MonthFold] | None = None,
 ) -> list[DeclarationLine]:
-    """Every declarable line of the case, by month then assignment."""
+    """Every declarable line of the case, by month then assignment. With ``folds`` (the
+    consumption's folded months, ``projections.derive``) an hourly month's lines are kept
+    with the month while its decisions and what else they read stay the same."""
     entries = list(entries)
     months = months if months is not None else consumption(state, entries, cat)
     lines: list[DeclarationLine] = []
+    stamp = (case_id, state.assignments, state.municipality, state.provider, state.client_ref,
+             state.ended_on)  # fmt: skip
     for key, m in months.items():
         if m.financing == "result":
             continue
-        minutes: dict[str, int] = defaultdict(int)
-        amounts: dict[str, Decimal] = defaultdict(Decimal)
-        unknown: set[str] = set()
-        sources: dict[str, set[str]] = defaultdict(set)
-        chosen: dict[str, Assignment] = {}
-        for d in m.decisions:
-            a = state.assignment_on(d.occurred_on) if d.declarable_minutes else None
-            if a is None:
-                continue
-            chosen[a.assignment_number] = a
-            minutes[a.assignment_number] += d.declarable_minutes
-            price, source = price_on(cat, a.product, d.occurred_on)
-            sources[a.assignment_number].add(source)
-            if price is None or price.per != "hour":
-                unknown.add(a.assignment_number)
-            else:
-                amounts[a.assignment_number] += price.amount * d.declarable_minutes / 60
-        for number, a in chosen.items():
-            volume = declared_volume(minutes[number], a.volume.unit)
-            price, source = price_on(cat, a.product, max(a.starts_on, month_bounds(key)[0]))
-            per = _MINUTES_PER_UNIT.get(a.volume.unit, 60)
-            rate = (
-                _cents(price.amount * per / 60)
-                if price and price.per == "hour" and number not in unknown
-                else None
+        fold = folds.get(key) if folds is not None else None
+        if fold is None or fold.month is not m:
+            lines.extend(_hourly_lines(case_id, state, cat, key, m))
+            continue
+        kept = fold.memo.get("declaration_lines")
+        if not (isinstance(kept, tuple) and kept[0] is cat and kept[1] == stamp):
+            kept = fold.memo["declaration_lines"] = (
+                cat,
+                stamp,
+                _hourly_lines(case_id, state, cat, key, m),
             )
-            lines.append(
-                _line(
-                    case_id,
-                    state,
-                    a,
-                    cat,
-                    key,
-                    financing="hourly",
-                    declarable_minutes=minutes[number],
-                    volume=volume,
-                    rate=str(rate) if rate is not None else None,
-                    amount_due=None if number in unknown else str(_cents(amounts[number])),
-                    declared_amount=str(_cents(rate * volume)) if rate is not None else None,
-                    price_source="mixed" if len(sources[number]) > 1 else source,
-                )
-            )
+        lines.extend(kept[2])
     lines.extend(_result_lines(case_id, state, entries, cat, months))
     lines.sort(key=lambda x: (x.month, x.period_start, x.assignment_number))
+    return lines
+
+
+def _hourly_lines(
+    case_id: str, state: CaseState, cat: Catalogue, key: str, m: MonthConsumption
+) -> list[DeclarationLine]:
+    """The lines of one hourly month: per assignment in force on each decision's date."""
+    lines: list[DeclarationLine] = []
+    minutes: dict[str, int] = defaultdict(int)
+    amounts: dict[str, Decimal] = defaultdict(Decimal)
+    unknown: set[str] = set()
+    sources: dict[str, set[str]] = defaultdict(set)
+    chosen: dict[str, Assignment] = {}
+    for d in m.decisions:
+        a = state.assignment_on(d.occurred_on) if d.declarable_minutes else None
+        if a is None:
+            continue
+        chosen[a.assignment_number] = a
+        minutes[a.assignment_number] += d.declarable_minutes
+        price, source = price_on(cat, a.product, d.occurred_on)
+        sources[a.assignment_number].add(source)
+        if price is None or price.per != "hour":
+            unknown.add(a.assignment_number)
+        else:
+            amounts[a.assignment_number] += price.amount * d.declarable_minutes / 60
+    for number, a in chosen.items():
+        volume = declared_volume(minutes[number], a.volume.unit)
+        price, source = price_on(cat, a.product, max(a.starts_on, month_bounds(key)[0]))
+        per = _MINUTES_PER_UNIT.get(a.volume.unit, 60)
+        rate = (
+            _cents(price.amount * per / 60)
+            if price and price.per == "hour" and number not in unknown
+            else None
+        )
+        lines.append(
+            _line(
+                case_id,
+                state,
+                a,
+                cat,
+                key,
+                financing="hourly",
+                declarable_minutes=minutes[number],
+                volume=volume,
+                rate=str(rate) if rate is not None else None,
+                amount_due=None if number in unknown else str(_cents(amounts[number])),
+                declared_amount=str(_cents(rate * volume)) if rate is not None else None,
+                price_source="mixed" if len(sources[number]) > 1 else source,
+            )
+        )
     return lines
 
 
@@ -227,9 +255,7 @@ class DeclarationProjection:
     name = "declarations"
     tables = ("declaration_line",)
 
-    def rows(
-        self, case_id: str, case: Any, cat: Catalogue, months: dict[str, MonthConsumption]
-    ) -> dict[str, list[dict[str, Any]]]:
+    def derived_rows(self, case_id: str, case: Any, d: Derived) -> dict[str, list[dict[str, Any]]]:
         s = case.state
         return {
             "declaration_line": [
@@ -242,7 +268,7 @@ class DeclarationProjection:
                     "municipality": s.municipality,
                     "doc": _encode(line).decode(),
                 }
-                for i, line in enumerate(declaration_lines(case_id, s, case.entries, cat, months))
+                for i, line in enumerate(d.declaration_lines)
             ]
         }
 

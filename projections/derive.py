@@ -34,6 +34,7 @@ from domain import facts as f
 from domain.catalogue import Catalogue
 from domain.state import CaseState, Entry
 from projections.consumption import Fold, MonthConsumption
+from projections.declarations import DeclarationLine, declaration_lines
 from projections.entitlement import AssignmentView, entitlements
 from projections.kpi_cells import Items
 from projections.kpi_cells import items as kpi_items
@@ -48,6 +49,7 @@ class Derived:
     version's derivation shares its unchanged months."""
 
     __slots__ = (
+        "_declaration_lines",
         "_entitlements",
         "_items",
         "_signals",
@@ -58,6 +60,7 @@ class Derived:
         "fold",
         "from_previous",
         "length",
+        "others",
         "state",
         "summary",
         "version",
@@ -72,6 +75,7 @@ class Derived:
         version: int,
         fold: Fold,
         counts: FactCounts,
+        others: list[Entry],
         from_previous: bool = False,
     ) -> None:
         self.case_id = case_id
@@ -84,12 +88,15 @@ class Derived:
         self.version = version
         self.fold = fold
         self.counts = counts
+        #: the effective facts other than contacts and no-shows (those are in the months)
+        self.others = others
         #: derived from the version before (else in full)
         self.from_previous = from_previous
         self.summary: CaseSummary = summary(case_id, state, cat, version, fold.months, counts)
         self._items: Items | None = None
         self._entitlements: list[AssignmentView] | None = None
         self._signals: list[Signal] | None = None
+        self._declaration_lines: list[DeclarationLine] | None = None
 
     @property
     def months(self) -> dict[str, MonthConsumption]:
@@ -141,11 +148,26 @@ class Derived:
     def signals(self) -> list[Signal]:
         """The case's signals (``projections.signals``)."""
         if self._signals is None:
-            timeline = [e for m in self.fold.folds.values() for e in m.entries]
+            folds = self.fold.folds
             self._signals = signals(
-                self.state, self._own_entries(), self.cat, self.months, timeline
+                self.state,
+                self.others,
+                self.cat,
+                self.months,
+                lambda: [e for m in folds.values() for e in m.entries],
+                folds,
             )
         return self._signals
+
+    @property
+    def declaration_lines(self) -> list[DeclarationLine]:
+        """The case's declaration lines (``projections.declarations``)."""
+        if self._declaration_lines is None:
+            self._declaration_lines = declaration_lines(
+                self.case_id, self.state, self._own_entries(), self.cat, self.months,
+                self.fold.folds,
+            )  # fmt: skip
+        return self._declaration_lines
 
 
 def derive(
@@ -163,9 +185,13 @@ def derive(
         counts = count_fact(previous.counts, entry, cat)
         if isinstance(entry.fact, f.Contact | f.NoShow):
             fold = previous.fold.add(state, entry)
+            others = previous.others
         else:
             fold = previous.fold.rebill(state)
-        return Derived(case_id, state, entries, cat, version, fold, counts, from_previous=True)
+            others = [*previous.others, entry]
+        return Derived(
+            case_id, state, entries, cat, version, fold, counts, others, from_previous=True
+        )
     effective = [e for e in entries if not e.retracted]
     return Derived(
         case_id,
@@ -175,6 +201,7 @@ def derive(
         version,
         Fold.full(state, effective, cat),
         count_facts(effective, cat),
+        [e for e in effective if not isinstance(e.fact, f.Contact | f.NoShow)],
     )
 
 

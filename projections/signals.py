@@ -29,7 +29,8 @@ without a clock inside the projection.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -41,6 +42,7 @@ from domain.rules import add_months
 from domain.state import Assignment, CaseState, Entry, is_timely_cancellation
 from projections.consumption import (
     MonthConsumption,
+    MonthFold,
     consumption,
     granted_minutes,
     month_bounds,
@@ -65,21 +67,30 @@ def signals(
     entries: Iterable[Entry],
     cat: Catalogue,
     months: dict[str, MonthConsumption] | None = None,
-    timeline: Iterable[Entry] | None = None,
+    timeline: Callable[[], Iterable[Entry]] | None = None,
+    folds: Mapping[str, MonthFold] | None = None,
 ) -> list[Signal]:
-    """``timeline``: the effective contacts and no-shows in (business date, version)
-    order, when the caller has them (``projections.derive``: the consumption's months)."""
+    """From ``projections.derive`` (a case's derivation): ``months`` and ``folds``, the
+    consumption and its folded months (what each month's decisions imply is kept with the
+    month), and ``timeline``, giving the effective contacts and no-shows in (business date,
+    version) order; ``entries`` then need only hold the other facts."""
     entries = [e for e in entries if not e.retracted]
     if months is None:
         months = consumption(state, entries, cat)
     out: list[Signal] = []
     if "R-14" in cat.contract_signals:
-        if timeline is None:
-            timeline = sorted(
-                (e for e in entries if isinstance(e.fact, f.Contact | f.NoShow)),
-                key=lambda e: (e.occurred_on, e.version),
+        if folds is not None:
+            out += _no_show_streaks_by_month(folds, cat)
+        else:
+            ordered = (
+                timeline()
+                if timeline is not None
+                else sorted(
+                    (e for e in entries if isinstance(e.fact, f.Contact | f.NoShow)),
+                    key=lambda e: (e.occurred_on, e.version),
+                )
             )
-        out += _no_show_streaks(timeline, cat)
+            out += _no_show_streaks(ordered, cat)
     change_requests = sorted(e.occurred_on for e in entries if isinstance(e.fact, f.ChangeRequest))
     end = state.ended_on
 
@@ -113,11 +124,18 @@ def signals(
                 closed_on=closed_by(decided, end),
             )
         )
-    out += _hours(state, entries, cat, change_requests, months)
+    out += _hours(state, cat, change_requests, months, folds)
     out += _durations(state, entries, cat)
     out += _targeting(state, entries, cat)
     out.sort(key=lambda s: (s.raised_on, s.rule))
     return out
+
+
+#: R-14 signal details by the streak's length
+_STREAK = {
+    2: "2 consecutive no-shows: report back to the local team",
+    3: "3rd consecutive no-show: re-establish contact to decide how to continue",
+}
 
 
 def _no_show_streaks(timeline: Iterable[Entry], cat: Catalogue) -> list[Signal]:
@@ -130,22 +148,9 @@ def _no_show_streaks(timeline: Iterable[Entry], cat: Catalogue) -> list[Signal]:
                 continue
             streak.append(e.occurred_on)
             if len(streak) == 2:
-                opened.append(
-                    Signal(
-                        rule="R-14",
-                        raised_on=e.occurred_on,
-                        detail="2 consecutive no-shows: report back to the local team",
-                    )
-                )
+                opened.append(Signal(rule="R-14", raised_on=e.occurred_on, detail=_STREAK[2]))
             elif len(streak) == 3:
-                opened.append(
-                    Signal(
-                        rule="R-14",
-                        raised_on=e.occurred_on,
-                        detail="3rd consecutive no-show: re-establish contact "
-                        "to decide how to continue",
-                    )
-                )
+                opened.append(Signal(rule="R-14", raised_on=e.occurred_on, detail=_STREAK[3]))
         elif isinstance(e.fact, f.Contact) and e.fact.kind in ("direct", "group"):
             for s in opened:
                 s.closed_on = e.occurred_on
@@ -154,15 +159,129 @@ def _no_show_streaks(timeline: Iterable[Entry], cat: Catalogue) -> list[Signal]:
     return out + opened
 
 
+@dataclass(frozen=True, slots=True)
+class _MonthUse:
+    """R-18 inputs of one month for one hourly assignment: its declarable decisions valid
+    for the assignment (day, minutes, in decision order), their sum, and where the month's
+    use first reaches double the weekly volume's share of the month (index, use then)."""
+
+    pace: list[tuple[date, int]]
+    total: int
+    double: tuple[int, int] | None
+
+
+def _month_use(key: str, m: MonthConsumption, a: Assignment, weekly: Decimal) -> _MonthUse:
+    first, last = month_bounds(key)
+    days_valid = max(0, (min(a.until, last) - max(a.starts_on, first)).days + 1)
+    expected_month = weekly * days_valid / 7
+    pace: list[tuple[date, int]] = []
+    in_month = 0
+    double: tuple[int, int] | None = None
+    for d in m.decisions:
+        day = d.occurred_on
+        if d.declarable_minutes == 0 or not a.valid_on(day):
+            continue
+        in_month += d.declarable_minutes
+        pace.append((day, d.declarable_minutes))
+        if double is None and days_valid and in_month >= 2 * expected_month:
+            double = (len(pace) - 1, in_month)
+    return _MonthUse(pace, in_month, double)
+
+
+def _use(
+    key: str,
+    m: MonthConsumption,
+    a: Assignment,
+    weekly: Decimal,
+    fold: MonthFold | None,
+) -> _MonthUse:
+    """``_month_use``, kept with the month's fold while its decisions stay (a contact
+    decides its own month again, not the others)."""
+    if fold is None or fold.month is not m:
+        return _month_use(key, m, a, weekly)
+    memo_key = ("R-18", a.starts_on, a.until, weekly)
+    use = fold.memo.get(memo_key)
+    if use is None:
+        use = fold.memo[memo_key] = _month_use(key, m, a, weekly)
+    assert isinstance(use, _MonthUse)
+    return use
+
+
+@dataclass(frozen=True, slots=True)
+class _MonthStreaks:
+    """R-14 over one month's contacts and no-shows, from the streak carried into it: the
+    first contact that closes a streak (else None), the signals raised before it, those
+    raised and closed after it, the streak carried out and the signals still open."""
+
+    closer: date | None
+    head: list[tuple[date, str]]
+    middle: list[tuple[date, str, date]]
+    streak: int
+    tail: list[tuple[date, str]]
+
+
+def _month_streaks(entries: Iterable[Entry], cat: Catalogue, streak: int) -> _MonthStreaks:
+    closer: date | None = None
+    head: list[tuple[date, str]] = []
+    middle: list[tuple[date, str, date]] = []
+    opened: list[tuple[date, str]] = []
+    for e in entries:
+        if isinstance(e.fact, f.NoShow):
+            if is_timely_cancellation(e.fact, cat.no_show_notice_hours):
+                continue
+            streak += 1
+            if streak in _STREAK:
+                opened.append((e.occurred_on, _STREAK[streak]))
+        elif isinstance(e.fact, f.Contact) and e.fact.kind in ("direct", "group"):
+            if closer is None:
+                closer, head = e.occurred_on, opened
+            else:
+                middle += [(day, detail, e.occurred_on) for day, detail in opened]
+            opened, streak = [], 0
+    if closer is None:
+        return _MonthStreaks(None, opened, [], streak, [])
+    return _MonthStreaks(closer, head, middle, streak, opened)
+
+
+def _no_show_streaks_by_month(folds: Mapping[str, MonthFold], cat: Catalogue) -> list[Signal]:
+    """``_no_show_streaks`` month by month, each month's part kept with its fold for the
+    streak carried into it (0, 1, 2, or 3 and more: alike from there on)."""
+    out: list[Signal] = []
+    pending: list[Signal] = []
+    streak = 0
+    for fold in folds.values():
+        key = ("R-14", min(streak, 3), cat.no_show_notice_hours)
+        part = fold.memo.get(key)
+        if part is None:
+            part = fold.memo[key] = _month_streaks(fold.entries, cat, min(streak, 3))
+        assert isinstance(part, _MonthStreaks)
+        if part.closer is None:
+            pending += [Signal(rule="R-14", raised_on=d, detail=t) for d, t in part.head]
+        else:
+            pending += [Signal(rule="R-14", raised_on=d, detail=t) for d, t in part.head]
+            for sig in pending:
+                sig.closed_on = part.closer
+            out += pending
+            out += [
+                Signal(rule="R-14", raised_on=d, detail=t, closed_on=c) for d, t, c in part.middle
+            ]
+            pending = [Signal(rule="R-14", raised_on=d, detail=t) for d, t in part.tail]
+        streak = part.streak
+    return out + pending
+
+
 def _hours(
     state: CaseState,
-    entries: list[Entry],
     cat: Catalogue,
     change_requests: list[date],
     months: dict[str, MonthConsumption],
+    folds: Mapping[str, MonthFold] | None = None,
 ) -> list[Signal]:
+    """R-18, from each month's use (``_MonthUse``, kept with the month): a month is read
+    decision by decision only where the 80% threshold can be passed in it."""
     out: list[Signal] = []
     use_raised: set[str] = set()  # months with a "use in" signal (of any assignment)
+    folds = folds or {}
     for a in state.assignments:
         product = cat.product_any(a.product)
         if product is None or product.financing != "hourly":
@@ -179,36 +298,46 @@ def _hours(
                 candidates.append(state.ended_on)
             return min(candidates)
 
+        def use_in(key: str, day: date, in_month: int, weekly: Decimal = weekly) -> Signal:
+            return Signal(
+                rule="R-18",
+                raised_on=day,
+                detail=f"use in {key} ({in_month / 60:.1f} h) is double the indicated "
+                f"{weekly / 60:.1f} h/week: contact the local team",
+                closed_on=closes(day),
+            )
+
         used = Decimal(0)
         eighty_raised = False
         eighty = _EIGHTY * granted
-        pace: list[tuple[date, int]] = []
+        uses: list[tuple[str, _MonthUse]] = []
         for key, m in months.items():
-            first, last = month_bounds(key)
-            days_valid = max(0, (min(a.until, last) - max(a.starts_on, first)).days + 1)
-            expected_month = weekly * days_valid / 7
-            in_month = 0
-            for d in m.decisions:
-                day = d.occurred_on
-                if d.declarable_minutes == 0 or not a.valid_on(day):
-                    continue
-                in_month += d.declarable_minutes
-                used += d.declarable_minutes
-                pace.append((day, d.declarable_minutes))
-                if days_valid and in_month >= 2 * expected_month and key not in use_raised:
-                    use_raised.add(key)
-                    out.append(
-                        Signal(
-                            rule="R-18",
-                            raised_on=day,
-                            detail=f"use in {key} ({in_month / 60:.1f} h) is double the indicated "
-                            f"{weekly / 60:.1f} h/week: contact the local team",
-                            closed_on=closes(day),
-                        )
-                    )
+            use = _use(key, m, a, weekly, folds.get(key))
+            if use.pace:
+                uses.append((key, use))
+            double = use.double if key not in use_raised else None
+            if double is not None:
+                use_raised.add(key)
+            after = used + use.total
+            if (
+                eighty_raised
+                or not granted
+                or after < eighty
+                or not use.pace
+                or granted - after >= weekly * (a.until - use.pace[0][0]).days / 7
+            ):
+                # the 80% signal cannot be raised in this month: the threshold is not
+                # reached by its end, or the rest lasts even from its first day on
+                if double is not None:
+                    out.append(use_in(key, use.pace[double[0]][0], double[1]))
+                used = after
+                continue
+            for i, (day, minutes) in enumerate(use.pace):
+                if double is not None and i == double[0]:
+                    out.append(use_in(key, day, double[1]))
+                used += minutes
                 if (
                     not eighty_raised
-                    and granted
                     and used >= eighty
                     and granted - used < weekly * (a.until - day).days / 7
                 ):
@@ -217,14 +346,19 @@ def _hours(
                         Signal(
                             rule="R-18",
                             raised_on=day,
-                            detail=f"80% of {granted / 60:.1f} h used on {day}; the rest will not "
-                            f"last until {a.until}: contact the local team",
+                            detail=f"80% of {granted / 60:.1f} h used on {day}; the rest will "
+                            f"not last until {a.until}: contact the local team",
                             closed_on=closes(day),
                         )
                     )
-        if pace:
-            last_day = pace[-1][0]
-            recent = sum(m for d, m in pace if d > last_day - timedelta(weeks=8))
+        if uses:
+            last_day = uses[-1][1].pace[-1][0]
+            since = last_day - timedelta(weeks=8)
+            recent = 0
+            for key, use in reversed(uses):
+                recent += sum(minutes for day, minutes in use.pace if day > since)
+                if month_bounds(key)[0] <= since:
+                    break
             per_day = Decimal(recent) / 56
             if per_day > 0 and granted > used:
                 run_out = last_day + timedelta(days=int((granted - used) / per_day))
