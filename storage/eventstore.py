@@ -77,6 +77,16 @@ def fresh_copy(case: Any) -> Any:
     return new
 
 
+def snapshot_step(interval: int, version: int) -> int:
+    """Versions between snapshots of a case at ``version``: ``interval`` up to ten times
+    it, then ``interval`` doubled each time the case doubles (a tenth to a twentieth of
+    the case). A snapshot encodes the whole case, so a fixed step made every write pay
+    O(events of the case) / interval; with a step growing with the case a write pays about
+    ten to twenty entries' worth whatever its length, and a load replays at most a tenth of
+    the case after its snapshot."""
+    return interval * (1 << max(0, (version // (10 * interval)).bit_length() - 1))
+
+
 class CaseStore(Application[UUID]):
     """The library's application on one store (SQLite or PostgreSQL, ``storage.config``),
     with caselog's mapper and snapshots, and reads and writes the layers above use."""
@@ -218,12 +228,15 @@ class CaseStore(Application[UUID]):
         """Snapshot the case just saved, as it is in memory, when the save reached or crossed
         a multiple of the interval. The library's default reloads the case from the store
         at that version first (a snapshot decode plus up to 100 events replayed with the
-        slow projector) inside the writer's batch: a cost that grew with the case."""
+        slow projector) inside the writer's batch: a cost that grew with the case. The
+        step between snapshots grows with the case (``snapshot_step``)."""
         interval = self.snapshotting_intervals.get(Case)
         if self.snapshots is None or not interval:
             return
         crossed = {
-            e.originator_id for e in processing_event.events if e.originator_version % interval == 0
+            e.originator_id
+            for e in processing_event.events
+            if e.originator_version % snapshot_step(interval, e.originator_version) == 0
         }
         snapshots = [
             Case.Snapshot.take(case)
