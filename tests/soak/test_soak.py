@@ -20,6 +20,15 @@ fifth) finds everything recovered. Then:
   at the mercy of other work on a shared machine: the short run reports the figure, and
   the CPU per write of the service and of its projection runner in both windows).
 
+Contact dates (``CASELOG_SOAK_DATES``): ``diary`` (the default) keeps a diary per case, as a
+provider's system does: contacts are dated on the case's current day, which moves on a day
+every ``PER_DAY`` contacts, and one in ten is a late registration dated up to 45 days back; so
+a case grows the way real long cases do (Bemoeizorg, intensive guidance), in years of
+months of ordinary size, on a 02A04 indication that runs ten years. ``spread`` dates every
+contact on a random day of February to November 2024 (the cases of the fault tests, 40 h a
+week for 2024): every case then grows inside the same ten months, each month to hundreds of
+contacts, and most contacts are back-dated by months.
+
 ``CASELOG_SOAK_SECONDS`` (default 30 per store: the short version in the normal suite) and
 ``CASELOG_SOAK_CLIENTS`` (default 8) size it; windows are a fifth of the run, at most a
 minute. ``CASELOG_SOAK_REPORT=path`` writes the figures as JSON. The long version, as in
@@ -35,6 +44,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 from uuid import UUID
 
@@ -45,7 +55,7 @@ from application.application import CaseLog
 from storage.config import store_config
 from storage.views import ViewStore
 from tests.faults.conftest import Service
-from tests.faults.test_crash_and_restart import PROVIDER, active_case
+from tests.faults.test_crash_and_restart import MUNICIPALITY, PROVIDER, active_case
 from tests.pgcluster import PrivateCluster
 
 pytestmark = [pytest.mark.soak, pytest.mark.fault]
@@ -53,8 +63,32 @@ pytestmark = [pytest.mark.soak, pytest.mark.fault]
 SECONDS = float(os.environ.get("CASELOG_SOAK_SECONDS", "30"))
 CLIENTS = int(os.environ.get("CASELOG_SOAK_CLIENTS", "8"))
 FAULTS = os.environ.get("CASELOG_SOAK_FAULTS", "1") != "0"  # 0: the load alone, to compare
+DATES = os.environ.get("CASELOG_SOAK_DATES", "diary")
 CASES = 8
 WARM_UP = 2.0
+#: diary: contacts a day, the first day, the share of late registrations and how late
+PER_DAY = 3
+DIARY_FROM = date(2019, 1, 21)
+LATE_SHARE = 0.1
+LATE_DAYS = 45
+
+
+def long_case(url: str, n: int) -> str:
+    """A Bemoeizorg (02A04) case with an indication of ten years: 02A04 has no maximum
+    duration ("in principle" a year: a signal, not a refusal; DOMAIN.md, C-05)."""
+    with httpx.Client(base_url=url, timeout=30) as c:
+        cid = c.post("/v1/cases", headers=MUNICIPALITY, json={
+            "client_ref": f"soak-{n}", "municipality": "Houten", "provider": "aanbieder-a",
+            "referred_on": "2019-01-07"}).json()["case_id"]  # fmt: skip
+        r = c.post(f"/v1/cases/{cid}/indications", headers=MUNICIPALITY, json={
+            "assignment_number": f"S-{n}", "product": "02A04",
+            "volume": {"amount": "12", "unit": "hour", "frequency": "week"},
+            "starts_on": "2019-01-14", "ends_on": "2028-12-31", "decision_ref": "S",
+            "decided_on": "2019-01-10"})  # fmt: skip
+        assert r.status_code == 200, r.text
+        r = c.post(f"/v1/cases/{cid}/start", headers=PROVIDER, json={"started_on": "2019-01-21"})
+        assert r.status_code == 200, r.text
+        return str(cid)
 
 
 @dataclass
@@ -69,6 +103,27 @@ class Soak:
     sent: dict[str, tuple[str, str, int]] = field(default_factory=dict)  # key -> case, month, min
     acked_at: list[float] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
+    #: diary: contacts sent per case so far (the case's current day)
+    diary: Counter[str] = field(default_factory=Counter)
+
+    def contact_day(self, cid: str, rng: random.Random) -> date:
+        if DATES == "spread":
+            return date(2024, rng.randint(2, 11), rng.randint(1, 28))
+        with self.lock:
+            sent = self.diary[cid]
+            self.diary[cid] += 1
+        day = DIARY_FROM + timedelta(days=sent // PER_DAY)
+        if rng.random() < LATE_SHARE:
+            day = max(DIARY_FROM, day - timedelta(days=rng.randint(1, LATE_DAYS)))
+        return day
+
+    def read_month(self, cid: str, rng: random.Random) -> str:
+        if DATES == "spread":
+            return f"2024-{rng.randint(2, 11):02d}"
+        with self.lock:
+            sent = self.diary[cid]
+        day = DIARY_FROM + timedelta(days=sent // PER_DAY - rng.randint(0, 60))
+        return max(day, DIARY_FROM).isoformat()[:7]
 
     def note(self, started: float, status: int, detail: str = "") -> None:
         answered = time.monotonic()
@@ -91,7 +146,7 @@ def client(soak: Soak, i: int) -> None:
         while time.monotonic() < soak.deadline:
             cid = rng.choice(soak.cases)
             if rng.random() < 0.2:
-                month = f"2024-{rng.randint(2, 11):02d}"
+                month = soak.read_month(cid, rng)
                 path = f"/v1/cases/{cid}" if rng.random() < 0.5 else f"/v1/cases/{cid}/consumption"
                 started = time.monotonic()
                 try:
@@ -105,7 +160,7 @@ def client(soak: Soak, i: int) -> None:
                 continue
             key = f"soak-{i}-{n}"
             n += 1
-            day = f"2024-{rng.randint(2, 11):02d}-{rng.randint(1, 28):02d}"
+            day = soak.contact_day(cid, rng).isoformat()
             minutes = rng.randint(5, 60)
             with soak.lock:
                 soak.sent[key] = (cid, day[:7], minutes)
@@ -200,10 +255,15 @@ def test_soak_exactly_once_gap_free_equal_projections_steady_throughput(
     pg = cluster is not None
     svc = Service(database_url, tmp_path / "service.log")
     svc.start()
-    figures: dict[str, object] = {"store": "postgres" if pg else "sqlite", "seconds": SECONDS}
+    figures: dict[str, object] = {
+        "store": "postgres" if pg else "sqlite",
+        "seconds": SECONDS,
+        "dates": DATES,
+    }
     down: tuple[float, float] | None = None
     try:
-        cases = [active_case(svc.url, n) for n in range(CASES)]
+        new_case = active_case if DATES == "spread" else long_case
+        cases = [new_case(svc.url, n) for n in range(CASES)]
         start = time.monotonic()
         soak = Soak(svc.url, cases, start + WARM_UP + SECONDS)
         threads = [threading.Thread(target=client, args=(soak, i)) for i in range(CLIENTS)]
@@ -293,6 +353,9 @@ def test_soak_exactly_once_gap_free_equal_projections_steady_throughput(
                         )  # fmt: skip
                         written[(cid, month)] += minutes
             figures["longest_case_events"] = longest
+            figures["most_months_in_a_case"] = max(
+                Counter(cid for cid, _ in written).values(), default=0
+            )
             assert [k for k, n in keys.items() if n > 1] == [], "a key applied twice"
             assert {k: at.get(k) for k in soak.acked} == soak.acked, "acknowledged != logged"
             projected: dict[tuple[str, str], int] = {}
