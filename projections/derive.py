@@ -36,7 +36,7 @@ from domain.state import CaseState, Entry
 from projections.consumption import Fold, MonthConsumption
 from projections.declarations import DeclarationLine, declaration_lines
 from projections.entitlement import AssignmentView, entitlements
-from projections.kpi_cells import Items
+from projections.kpi_cells import Items, items_after
 from projections.kpi_cells import items as kpi_items
 from projections.kpis import CaseSummary, FactCounts, count_fact, count_facts, summary
 from projections.signals import Signal, signals
@@ -52,6 +52,7 @@ class Derived:
         "_declaration_lines",
         "_entitlements",
         "_items",
+        "_items_before",
         "_signals",
         "case_id",
         "cat",
@@ -77,6 +78,7 @@ class Derived:
         counts: FactCounts,
         others: list[Entry],
         from_previous: bool = False,
+        items_before: tuple[CaseSummary, Items] | None = None,
     ) -> None:
         self.case_id = case_id
         self.state = state
@@ -94,6 +96,8 @@ class Derived:
         self.from_previous = from_previous
         self.summary: CaseSummary = summary(case_id, state, cat, version, fold.months, counts)
         self._items: Items | None = None
+        #: the summary and KPI items of the version before, when known (dropped once used)
+        self._items_before = items_before
         self._entitlements: list[AssignmentView] | None = None
         self._signals: list[Signal] | None = None
         self._declaration_lines: list[DeclarationLine] | None = None
@@ -121,7 +125,11 @@ class Derived:
     def items(self) -> Items:
         """What this version contributes to the KPI cells (``projections.kpi_cells``)."""
         if self._items is None:
-            self._items = kpi_items(self.summary)
+            if self._items_before is not None:
+                self._items = items_after(*self._items_before, self.summary)
+                self._items_before = None
+            else:
+                self._items = kpi_items(self.summary)
         return self._items
 
     def _own_entries(self) -> Sequence[Entry]:
@@ -189,8 +197,18 @@ def derive(
         else:
             fold = previous.fold.rebill(state)
             others = [*previous.others, entry]
+        before = (previous.summary, previous._items) if previous._items is not None else None
         return Derived(
-            case_id, state, entries, cat, version, fold, counts, others, from_previous=True
+            case_id,
+            state,
+            entries,
+            cat,
+            version,
+            fold,
+            counts,
+            others,
+            from_previous=True,
+            items_before=before,
         )
     effective = [e for e in entries if not e.retracted]
     return Derived(

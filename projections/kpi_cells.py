@@ -64,6 +64,43 @@ def _iso(d: date | None) -> str:
     return d.isoformat() if d is not None else ""
 
 
+def _frame(s: CaseSummary) -> tuple[Any, ...]:
+    """Everything of a summary that items read besides the monthly counts and amounts."""
+    return (
+        s.tenant, s.provider, s.municipality, s.client_ref, s.products, s.referred_on,
+        s.intake_on, s.decided_on, s.started_on, s.ended_on, s.end_reason, s.moves,
+        s.zrm_first, s.zrm_last,
+    )  # fmt: skip
+
+
+def _month_items(s: CaseSummary, key: str) -> Counter[tuple[str, ...]]:
+    """The monthly items of month ``key`` (contacts, no-shows, cost), before the head."""
+    out: Counter[tuple[str, ...]] = Counter()
+    year, month = int(key[:4]), int(key[5:7])
+    first = date(year, month, 1)
+    last = date(year, month, calendar.monthrange(year, month)[1])
+    referred, ended = s.referred_on, s.ended_on
+    ref = _iso(referred) if referred > first else ""
+    endd = _iso(ended) if ended is not None and ended < last else ""
+    if s.contacts.get(key):
+        out[("contacts", "m", key, ref, endd, "", "")] += s.contacts[key]
+    if s.no_shows.get(key):
+        out[("no_shows", "m", key, ref, endd, "", "")] += s.no_shows[key]
+    if key in s.cost:
+        amount = s.cost[key]
+        out[("cost", "m", key, ref, endd, "null" if amount is None else amount, "")] += 1
+    return out
+
+
+def _with_head(s: CaseSummary, out: Counter[tuple[str, ...]]) -> Items:
+    head = (s.tenant, s.provider, s.municipality, s.client_ref)
+    return {
+        (*head, product, *item): n  # type: ignore[misc]
+        for product in ("", *s.products)
+        for item, n in out.items()
+    }
+
+
 def items(s: CaseSummary) -> Items:
     """What one case version contributes to the KPI cells."""
     out: Counter[tuple[str, ...]] = Counter()
@@ -73,14 +110,6 @@ def items(s: CaseSummary) -> Items:
         ref = _iso(referred) if referred > day else ""
         endd = _iso(ended) if ended is not None and ended < day else ""
         out[(measure, "d", day.isoformat(), ref, endd, value, aux)] += n
-
-    def in_month(measure: str, key: str, value: str = "", n: int = 1) -> None:
-        year, month = int(key[:4]), int(key[5:7])
-        first = date(year, month, 1)
-        last = date(year, month, calendar.monthrange(year, month)[1])
-        ref = _iso(referred) if referred > first else ""
-        endd = _iso(ended) if ended is not None and ended < last else ""
-        out[(measure, "m", key, ref, endd, value, "")] += n
 
     out[("case", "", "", _iso(referred), _iso(ended), "", "")] += 1
     if s.intake_on is not None:
@@ -95,24 +124,44 @@ def items(s: CaseSummary) -> Items:
             on_day("trajectory", ended, str((ended - s.started_on).days))
     for move in s.moves:
         on_day(move.direction, move.day)
-    for key, count in s.contacts.items():
-        if count:
-            in_month("contacts", key, n=count)
-    for key, count in s.no_shows.items():
-        if count:
-            in_month("no_shows", key, n=count)
-    for key, amount in s.cost.items():
-        in_month("cost", key, "null" if amount is None else amount)
+    for key in dict.fromkeys([*s.contacts, *s.no_shows, *s.cost]):
+        out.update(_month_items(s, key))
     for domain, score in s.zrm_last.items():
         if domain in s.zrm_first:
             change = str(score - s.zrm_first[domain])
             out[("zrm", "", "", _iso(referred), _iso(ended), domain, change)] += 1
-    head = (s.tenant, s.provider, s.municipality, s.client_ref)
-    return {
-        (*head, product, *item): n  # type: ignore[misc]
-        for product in ("", *s.products)
-        for item, n in out.items()
-    }
+    return _with_head(s, out)
+
+
+def items_after(before: CaseSummary, kept: Items, s: CaseSummary) -> Items:
+    """``items(s)`` from the items of the version before (``kept``, of summary ``before``):
+    when only monthly counts or amounts changed, only those months' items are replaced (a
+    contact changes its month's, not the whole history's); otherwise in full."""
+    if _frame(before) != _frame(s):
+        return items(s)
+    changed = [
+        key
+        for key in dict.fromkeys(
+            [*s.contacts, *s.no_shows, *s.cost, *before.contacts, *before.no_shows, *before.cost]
+        )
+        if before.contacts.get(key) != s.contacts.get(key)
+        or before.no_shows.get(key) != s.no_shows.get(key)
+        or (key in before.cost) != (key in s.cost)
+        or before.cost.get(key) != s.cost.get(key)
+    ]
+    if not changed:
+        return kept
+    out = dict(kept)
+    for key in changed:
+        for item, n in _with_head(before, _month_items(before, key)).items():
+            left = out[item] - n
+            if left:
+                out[item] = left
+            else:
+                del out[item]
+        for item, n in _with_head(s, _month_items(s, key)).items():
+            out[item] = out.get(item, 0) + n
+    return out
 
 
 def timeline(
