@@ -264,6 +264,13 @@ class ProjectionRunner:
         #: True when a separate process (``caselog projections follow``) keeps the tables.
         self.external = False
         self._rebuilding = False
+        # The rows this runner last committed, per (projection, table) and case, by row key
+        # (``ROW_KEYS``), valid while the projection's position is where this runner left
+        # it (``_written_at``): a batch then deletes and inserts only the rows that changed
+        # (a contact changes its month's rows, not every month's); else every touched
+        # case's rows are replaced.
+        self._written: dict[tuple[str, str], OrderedDict[str, dict[Any, dict[str, Any]]]] = {}
+        self._written_at: dict[str, int] = {}
 
     @property
     def names(self) -> list[str]:
@@ -346,7 +353,8 @@ class ProjectionRunner:
         # Otherwise (catch-up, a redelivered batch) every touched case's rows are replaced.
         ids = [str(c) for c in touched if not (self._rebuilding and c in fresh)]
         new = {str(c) for c in fresh} if self._rebuilding else set()
-        self._write(group, computed, ids, start, end, histories, new, gaps)
+        every = [str(c) for c in touched]
+        self._write(group, computed, ids, start, end, histories, new, gaps, every)
         return len(notifications)
 
     def _advance(self, n: Any) -> Case:
@@ -391,51 +399,123 @@ class ProjectionRunner:
         histories: dict[str, list[tuple[str, Items]]] | None = None,
         fresh: set[str] | None = None,
         gaps: dict[str, tuple[str, str, str]] | None = None,
+        touched: list[str] | None = None,
     ) -> None:
         now = datetime.now(UTC).isoformat()
-        with self.views.transaction() as cur:
-            for p in group:
-                if start == 0:
+        touched = ids if touched is None else touched
+        wrote: dict[tuple[str, str], dict[str, dict[Any, dict[str, Any]]]] = {}
+        try:
+            with self.views.transaction() as cur:
+                for p in group:
+                    if start == 0:
+                        cur.execute(
+                            self.views.sql(
+                                "INSERT INTO projection_tracking (name, position, updated_at) "
+                                "VALUES (?, 0, ?) ON CONFLICT (name) DO NOTHING"
+                            ),
+                            (p.name, now),
+                        )
                     cur.execute(
                         self.views.sql(
-                            "INSERT INTO projection_tracking (name, position, updated_at) "
-                            "VALUES (?, 0, ?) ON CONFLICT (name) DO NOTHING"
+                            "UPDATE projection_tracking SET position = ?, updated_at = ? "
+                            "WHERE name = ? AND position = ?"
                         ),
-                        (p.name, now),
+                        (end, now, p.name, start),
                     )
-                cur.execute(
-                    self.views.sql(
-                        "UPDATE projection_tracking SET position = ?, updated_at = ? "
-                        "WHERE name = ? AND position = ?"
-                    ),
-                    (end, now, p.name, start),
-                )
-                if cur.rowcount != 1:
-                    raise PositionMoved(p.name)
-                if getattr(p, "versioned", False):
-                    p.write(cur, self.views, histories or {}, fresh or set(), gaps or {})
+                    if cur.rowcount != 1:
+                        raise PositionMoved(p.name)
+                    if getattr(p, "versioned", False):
+                        p.write(cur, self.views, histories or {}, fresh or set(), gaps or {})
+                        continue
+                    valid = self._written_at.get(p.name) == start
+                    for table in p.tables:
+                        key = ROW_KEYS.get(table)
+                        rows = computed[p.name][table]
+                        kept = self._written.get((p.name, table)) if valid else None
+                        if key is None:
+                            self._replace(cur, table, ids, rows)
+                            continue
+                        now_rows = _by_case(rows, key, touched)
+                        if kept is None:
+                            self._replace(cur, table, ids, rows)
+                        else:
+                            self._update(cur, table, key, ids, kept, now_rows)
+                        wrote[(p.name, table)] = now_rows
+        except BaseException:
+            for p in group:
+                self._written_at.pop(p.name, None)
+            raise
+        for p in group:
+            if getattr(p, "versioned", False):
+                continue
+            for table in p.tables:
+                if (p.name, table) not in wrote:
                     continue
-                for table in p.tables:
-                    if ids and self.views.is_postgres:
-                        # one array parameter: an index scan whatever the plan cache holds
-                        cur.execute(f"DELETE FROM {table} WHERE case_id = ANY(%s)", (ids,))  # noqa: S608 - our table names
-                    else:
-                        for chunk in _chunks(ids, 500):
-                            marks = ", ".join("?" * len(chunk))
-                            cur.execute(
-                                f"DELETE FROM {table} WHERE case_id IN ({marks})",  # noqa: S608 - our table names, values are parameters
-                                chunk,
-                            )
-                    rows = computed[p.name][table]
-                    if rows:
-                        cols = list(rows[0])
-                        cur.executemany(
-                            self.views.sql(
-                                f"INSERT INTO {table} ({', '.join(cols)}) "  # noqa: S608
-                                f"VALUES ({', '.join('?' * len(cols))})"
-                            ),
-                            [tuple(r[c] for c in cols) for r in rows],
-                        )
+                if self._written_at.get(p.name) != start:
+                    self._written[(p.name, table)] = OrderedDict()
+                cache = self._written.setdefault((p.name, table), OrderedDict())
+                for case_id, rows_of_case in wrote[(p.name, table)].items():
+                    cache.pop(case_id, None)
+                    cache[case_id] = rows_of_case
+                while len(cache) > self.cache_size:
+                    cache.popitem(last=False)
+            self._written_at[p.name] = end
+
+    def _replace(self, cur: Any, table: str, ids: list[str], rows: list[dict[str, Any]]) -> None:
+        """Every row of the cases ``ids`` deleted, ``rows`` inserted."""
+        if ids and self.views.is_postgres:
+            # one array parameter: an index scan whatever the plan cache holds
+            cur.execute(f"DELETE FROM {table} WHERE case_id = ANY(%s)", (ids,))  # noqa: S608 - our table names
+        else:
+            for chunk in _chunks(ids, 500):
+                marks = ", ".join("?" * len(chunk))
+                cur.execute(
+                    f"DELETE FROM {table} WHERE case_id IN ({marks})",  # noqa: S608 - our table names, values are parameters
+                    chunk,
+                )
+        self._insert(cur, table, rows)
+
+    def _insert(self, cur: Any, table: str, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            cols = list(rows[0])
+            cur.executemany(
+                self.views.sql(
+                    f"INSERT INTO {table} ({', '.join(cols)}) "  # noqa: S608
+                    f"VALUES ({', '.join('?' * len(cols))})"
+                ),
+                [tuple(r[c] for c in cols) for r in rows],
+            )
+
+    def _update(
+        self,
+        cur: Any,
+        table: str,
+        key: tuple[str, ...],
+        ids: list[str],
+        kept: OrderedDict[str, dict[Any, dict[str, Any]]],
+        now_rows: dict[str, dict[Any, dict[str, Any]]],
+    ) -> None:
+        """Only the rows that changed since this runner wrote them: a row whose key is gone
+        or whose values changed deleted, a new or changed row inserted. A case this runner
+        does not know the rows of gets all its rows replaced."""
+        unknown = [c for c in ids if c not in kept]
+        if unknown:
+            self._replace(cur, table, unknown, [])
+        gone: list[tuple[Any, ...]] = []
+        added: list[dict[str, Any]] = []
+        for case_id, rows_now in now_rows.items():
+            before = kept.get(case_id)
+            if before is None:
+                added.extend(rows_now.values())
+                continue
+            for k, row in before.items():
+                if rows_now.get(k) != row:
+                    gone.append((case_id, *k))
+            added.extend(row for k, row in rows_now.items() if before.get(k) != row)
+        if gone:
+            where = " AND ".join(f"{c} = ?" for c in ("case_id", *key))
+            cur.executemany(self.views.sql(f"DELETE FROM {table} WHERE {where}"), gone)  # noqa: S608 - our names
+        self._insert(cur, table, added)
 
     def run_until_current(self, progress: Callable[[int, int], None] | None = None) -> int:
         head = self.app.max_notification_id()
@@ -492,6 +572,8 @@ class ProjectionRunner:
                         self.views.sql("DELETE FROM projection_tracking WHERE name = ?"),
                         (p.name,),
                     )
+        self._written.clear()
+        self._written_at.clear()
         self._rebuilding = True
         kept, self.batch_size = self.batch_size, max(self.batch_size, 5000)  # fewer commits
         try:
@@ -633,6 +715,30 @@ def wake_on_signal(runner: ProjectionRunner) -> None:
     while True:
         signal.sigwait({signal.SIGUSR1})
         runner._wake.set()
+
+
+#: the key of a row within its case's rows, per table the runner can update row by row
+#: (``ProjectionRunner._update``); a table not named here is replaced per touched case
+ROW_KEYS: dict[str, tuple[str, ...]] = {
+    "case_summary": (),
+    "case_product": ("product",),
+    "consumption_month": ("month",),
+    "entitlement": ("seq",),
+    "case_signal": ("seq",),
+    "declaration_line": ("seq",),
+    "caseload": (),
+    "case_doc": (),
+}
+
+
+def _by_case(
+    rows: list[dict[str, Any]], key: tuple[str, ...], touched: list[str]
+) -> dict[str, dict[Any, dict[str, Any]]]:
+    """The rows of each touched case (none for a case without rows) by their key."""
+    out: dict[str, dict[Any, dict[str, Any]]] = {c: {} for c in touched}
+    for row in rows:
+        out.setdefault(row["case_id"], {})[tuple(row[c] for c in key)] = row
+    return out
 
 
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:

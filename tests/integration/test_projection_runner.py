@@ -4,7 +4,9 @@ redelivered batch changes nothing (SQLite and PostgreSQL; hypothesis on SQLite).
 from __future__ import annotations
 
 import tempfile
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,9 +14,11 @@ from hypothesis import strategies as st
 
 from application.application import CaseLog
 from application.demo import generate
+from domain import facts as f
 from projections.runner import ProjectionRunner
 from storage.config import store_config
 from storage.views import ViewStore
+from tests.builders import contact, indication, municipality, provider, referral
 
 TABLES = (
     "case_summary",
@@ -257,3 +261,73 @@ def test_a_rebuild_beside_a_running_runner_and_writers_equals_catch_up(store: Ca
     assert len(after["case_summary"]) == 11
     live.rebuild_in_place()
     assert dump_all(live.views) == after
+
+
+ROW_TABLES = (*TABLES, "declaration_line", "caseload", "case_doc")
+
+
+def full_dump(views: ViewStore) -> dict[str, list[tuple]]:
+    return {t: sorted(views.query(f"SELECT * FROM {t}")) for t in ROW_TABLES}
+
+
+def a_case_in_three_months(store: CaseLog) -> tuple[Any, int]:
+    case_id, _ = store.open_case(municipality(), referral())
+    store.record(case_id, municipality(), indication())
+    version = store.record(case_id, provider(), f.CareStart(started_on=date(2024, 1, 20)))
+    for month in (2, 3, 4):
+        version = store.record(case_id, provider(), contact(on=date(2024, month, 10)))
+    return case_id, version
+
+
+def month_row_ids(views: ViewStore, case_id: Any) -> dict[str, Any]:
+    """Each consumption row's physical identity: PostgreSQL's xmin (the transaction that
+    wrote the row), SQLite's rowid (a deleted and inserted row gets a new one)."""
+    column = "xmin::text" if views.is_postgres else "rowid"
+    return dict(
+        views.query(
+            f"SELECT month, {column} FROM consumption_month WHERE case_id = ?",
+            [str(case_id)],
+        )
+    )
+
+
+def test_a_contact_rewrites_only_its_months_rows_and_the_rows_equal_a_rebuild(
+    store: CaseLog,
+) -> None:
+    # given a case with contacts in February, March and April, projected
+    case_id, _ = a_case_in_three_months(store)
+    runner = ProjectionRunner(store)
+    runner.run_until_current()
+    before = month_row_ids(runner.views, case_id)
+    # when a contact in March is recorded and projected by the same runner
+    store.record(case_id, provider(), contact(on=date(2024, 3, 20), minutes=30))
+    runner.run_until_current()
+    # then March's row is written again, February's and April's are left as they were
+    after = month_row_ids(runner.views, case_id)
+    assert after["2024-03"] != before["2024-03"]
+    assert after["2024-02"] == before["2024-02"]
+    assert after["2024-04"] == before["2024-04"]
+    # and every table holds what a rebuild from the log writes
+    incremental = full_dump(runner.views)
+    runner.rebuild()
+    assert full_dump(runner.views) == incremental
+
+
+def test_rows_written_by_another_runner_are_not_taken_for_this_runners_own(
+    store: CaseLog,
+) -> None:
+    # given a case projected by runner A
+    case_id, _ = a_case_in_three_months(store)
+    a = ProjectionRunner(store)
+    a.run_until_current()
+    # when runner B projects a contact in March, and the contact is retracted again
+    version = store.record(case_id, provider(), contact(on=date(2024, 3, 20), minutes=30))
+    b = ProjectionRunner(store, views=a.views)
+    b.run_until_current()
+    store.retract_event(case_id, provider(), f.Retraction(event_version=version, reason="dubbel"))
+    # and runner A projects the retraction (March back to what A wrote before B)
+    a.run_until_current()
+    incremental = full_dump(a.views)
+    # then A did not keep B's March as if it were its own: the rows equal a rebuild
+    a.rebuild()
+    assert full_dump(a.views) == incremental
