@@ -285,7 +285,12 @@ class KpiCellProjection:
             for key, (n, _) in now.items():
                 if key[5] != "end":
                     change[cell(key)] += n
-        if rows:
+        if rows and views.is_postgres:  # one statement for the batch's rows
+            cur.execute(
+                f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) {_unnest(len(COLUMNS) - 3, 1, 2)}",
+                _columns(rows),
+            )
+        elif rows:
             cur.executemany(
                 views.sql(
                     f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) "  # noqa: S608
@@ -311,7 +316,7 @@ class KpiCellProjection:
                 found,
             )
         _add(cur, views, "kpi_cell", CELL_COLUMNS, change)
-        _add(cur, views, BUCKETS, BUCKET_COLUMNS, monthly)
+        _add(cur, views, BUCKETS, BUCKET_COLUMNS, monthly, signed=True)
 
     def forget(self, cur: Any, views: Any, case_id: str) -> None:
         """Take a case out of the summed cells before its rows are deleted (R-33
@@ -326,7 +331,7 @@ class KpiCellProjection:
         for row in cur.fetchall():
             _take_back(row[1:13], row[13], row[14], row[15], change, monthly)
         _add(cur, views, "kpi_cell", CELL_COLUMNS, change)
-        _add(cur, views, BUCKETS, BUCKET_COLUMNS, monthly)
+        _add(cur, views, BUCKETS, BUCKET_COLUMNS, monthly, signed=True)
 
 
 def _take_back(
@@ -345,28 +350,64 @@ def _take_back(
         monthly[where] -= delta
 
 
+def _unnest(texts: int, ints: int = 1, more_texts: int = 0) -> str:
+    """PostgreSQL: ``SELECT`` the rows of one array parameter per column (``texts`` text
+    columns, then ``ints`` integer ones, then ``more_texts`` text ones): thousands of rows
+    in one statement instead of one statement each."""
+    kinds = ["text"] * texts + ["int"] * ints + ["text"] * more_texts
+    return "SELECT * FROM unnest(" + ", ".join(f"%s::{k}[]" for k in kinds) + ")"  # noqa: S608 - our type names
+
+
+def _columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
 def _add(
-    cur: Any, views: Any, table: str, columns: tuple[str, ...], change: Counter[tuple[str, ...]]
+    cur: Any,
+    views: Any,
+    table: str,
+    columns: tuple[str, ...],
+    change: Counter[tuple[str, ...]],
+    signed: bool = False,
 ) -> None:
-    """Add ``change`` (key -> n) to the counts of ``table``, dropping those that reach 0."""
+    """Add ``change`` (key -> n) to the counts of ``table``, dropping those that reach 0
+    (in ``kpi_cell`` only a key with a negative change can; ``signed``: the counts of
+    ``table`` may be negative, so any key can)."""
     moved = [(*key, n) for key, n in change.items() if n]
     if not moved:
         return
     names = ", ".join(columns)
-    cur.executemany(
-        views.sql(
-            f"INSERT INTO {table} ({names}, n) VALUES ({', '.join('?' * (len(columns) + 1))}) "  # noqa: S608 - our names
-            f"ON CONFLICT ({names}) DO UPDATE SET n = {table}.n + excluded.n"
-        ),
-        moved,
-    )
-    cur.executemany(
-        views.sql(
-            f"DELETE FROM {table} WHERE n = 0 AND "  # noqa: S608
-            + " AND ".join(f"{c} = ?" for c in columns)
-        ),
-        [key for key, n in change.items() if n],
-    )
+    upsert = f"ON CONFLICT ({names}) DO UPDATE SET n = {table}.n + excluded.n"
+    if views.is_postgres:  # one statement for all keys (each key once: a Counter's)
+        cur.execute(
+            f"INSERT INTO {table} ({names}, n) {_unnest(len(columns))} {upsert}",
+            _columns(moved),
+        )
+    else:
+        cur.executemany(
+            views.sql(
+                f"INSERT INTO {table} ({names}, n) VALUES ({', '.join('?' * (len(columns) + 1))}) "  # noqa: S608 - our names
+                + upsert
+            ),
+            moved,
+        )
+    # kpi_cell counts are sums of items (each n >= 1): only a key taken from can have
+    # reached 0; a bucket sums openings and closings, so any key can
+    zero = [key for key, n in change.items() if n < 0 or (signed and n)]
+    if zero and views.is_postgres:
+        cur.execute(
+            f"DELETE FROM {table} WHERE n = 0 AND ({names}) IN "  # noqa: S608 - our names
+            f"({_unnest(len(columns), 0)})",
+            _columns(zero),
+        )
+    elif zero:
+        cur.executemany(
+            views.sql(
+                f"DELETE FROM {table} WHERE n = 0 AND "  # noqa: S608
+                + " AND ".join(f"{c} = ?" for c in columns)
+            ),
+            zero,
+        )
 
 
 def _chunks(values: list[str], size: int) -> Iterable[list[str]]:
