@@ -114,13 +114,17 @@ OPS = ["contact"] * 8 + ["no_show"] * 3 + ["evaluation", "retract", "correct", "
 OPS += ["extend", "end", "request"]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
+#: the arguments of ``random_history``, drawn (a ZOU product, a weekly or total volume)
+over_random_histories = given(
     product=st.sampled_from(["02A03", "02A04", "02A05"]),
     weekly=st.sampled_from([Decimal("0.5"), Decimal(2), Decimal(4), Decimal(8)]),
     total=st.booleans(),
     data=st.data(),
 )
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@over_random_histories
 def test_incremental_derivation_equals_full_derivation_over_random_histories_property(
     product: str, weekly: Decimal, total: bool, data: st.DataObject
 ) -> None:

@@ -26,7 +26,7 @@ from projections.consumption import (
 from projections.derive import derive
 from projections.signals import Signal, _hours
 from tests.builders import catalogue, hours, indication, municipality, provider, referral
-from tests.unit.projections.test_derive import random_history
+from tests.unit.projections.test_derive import over_random_histories, random_history
 
 _encode = msgspec.json.Encoder().encode
 
@@ -118,12 +118,7 @@ def assert_kept_equals_reference(case: Case, cat: Catalogue, raised: set[str]) -
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    product=st.sampled_from(["02A03", "02A04", "02A05"]),
-    weekly=st.sampled_from([Decimal("0.5"), Decimal(2), Decimal(4), Decimal(8)]),
-    total=st.booleans(),
-    data=st.data(),
-)
+@over_random_histories
 def test_r18_from_kept_month_use_equals_decision_by_decision_property(
     product: str, weekly: Decimal, total: bool, data: st.DataObject
 ) -> None:
