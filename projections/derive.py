@@ -156,15 +156,7 @@ class Derived:
     def signals(self) -> list[Signal]:
         """The case's signals (``projections.signals``)."""
         if self._signals is None:
-            folds = self.fold.folds
-            self._signals = signals(
-                self.state,
-                self.others,
-                self.cat,
-                self.months,
-                lambda: [e for m in folds.values() for e in m.entries],
-                folds,
-            )
+            self._signals = signals(self.state, self.others, self.cat, self.months, self.fold.folds)
         return self._signals
 
     @property

@@ -29,7 +29,7 @@ without a clock inside the projection.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -67,30 +67,28 @@ def signals(
     entries: Iterable[Entry],
     cat: Catalogue,
     months: dict[str, MonthConsumption] | None = None,
-    timeline: Callable[[], Iterable[Entry]] | None = None,
     folds: Mapping[str, MonthFold] | None = None,
 ) -> list[Signal]:
     """From ``projections.derive`` (a case's derivation): ``months`` and ``folds``, the
-    consumption and its folded months (what each month's decisions imply is kept with the
-    month), and ``timeline``, giving the effective contacts and no-shows in (business date,
-    version) order; ``entries`` then need only hold the other facts."""
+    consumption and its folded months, which hold the effective contacts and no-shows and
+    keep what each month's decisions imply; ``entries`` then need only hold the other
+    facts."""
     entries = [e for e in entries if not e.retracted]
     if months is None:
         months = consumption(state, entries, cat)
     out: list[Signal] = []
     if "R-14" in cat.contract_signals:
         if folds is not None:
-            out += _no_show_streaks_by_month(folds, cat)
+            chunks: list[tuple[Sequence[Entry], dict[object, object] | None]] = [
+                (fold.entries, fold.memo) for fold in folds.values()
+            ]
         else:
-            ordered = (
-                timeline()
-                if timeline is not None
-                else sorted(
-                    (e for e in entries if isinstance(e.fact, f.Contact | f.NoShow)),
-                    key=lambda e: (e.occurred_on, e.version),
-                )
+            ordered = sorted(
+                (e for e in entries if isinstance(e.fact, f.Contact | f.NoShow)),
+                key=lambda e: (e.occurred_on, e.version),
             )
-            out += _no_show_streaks(ordered, cat)
+            chunks = [(ordered, None)]
+        out += _no_show_streaks(chunks, cat)
     change_requests = sorted(e.occurred_on for e in entries if isinstance(e.fact, f.ChangeRequest))
     end = state.ended_on
 
@@ -129,34 +127,6 @@ def signals(
     out += _targeting(state, entries, cat)
     out.sort(key=lambda s: (s.raised_on, s.rule))
     return out
-
-
-#: R-14 signal details by the streak's length
-_STREAK = {
-    2: "2 consecutive no-shows: report back to the local team",
-    3: "3rd consecutive no-show: re-establish contact to decide how to continue",
-}
-
-
-def _no_show_streaks(timeline: Iterable[Entry], cat: Catalogue) -> list[Signal]:
-    out: list[Signal] = []
-    streak: list[date] = []
-    opened: list[Signal] = []
-    for e in timeline:
-        if isinstance(e.fact, f.NoShow):
-            if is_timely_cancellation(e.fact, cat.no_show_notice_hours):
-                continue
-            streak.append(e.occurred_on)
-            if len(streak) == 2:
-                opened.append(Signal(rule="R-14", raised_on=e.occurred_on, detail=_STREAK[2]))
-            elif len(streak) == 3:
-                opened.append(Signal(rule="R-14", raised_on=e.occurred_on, detail=_STREAK[3]))
-        elif isinstance(e.fact, f.Contact) and e.fact.kind in ("direct", "group"):
-            for s in opened:
-                s.closed_on = e.occurred_on
-            out += opened
-            opened, streak = [], []
-    return out + opened
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,9 +177,16 @@ def _use(
     return use
 
 
+#: R-14 signal details by the streak's length
+_STREAK = {
+    2: "2 consecutive no-shows: report back to the local team",
+    3: "3rd consecutive no-show: re-establish contact to decide how to continue",
+}
+
+
 @dataclass(frozen=True, slots=True)
-class _MonthStreaks:
-    """R-14 over one month's contacts and no-shows, from the streak carried into it: the
+class _StreakPart:
+    """R-14 over one chunk of contacts and no-shows, from the streak carried into it: the
     first contact that closes a streak (else None), the signals raised before it, those
     raised and closed after it, the streak carried out and the signals still open."""
 
@@ -220,7 +197,7 @@ class _MonthStreaks:
     tail: list[tuple[date, str]]
 
 
-def _month_streaks(entries: Iterable[Entry], cat: Catalogue, streak: int) -> _MonthStreaks:
+def _streak_part(entries: Iterable[Entry], cat: Catalogue, streak: int) -> _StreakPart:
     closer: date | None = None
     head: list[tuple[date, str]] = []
     middle: list[tuple[date, str, date]] = []
@@ -239,26 +216,31 @@ def _month_streaks(entries: Iterable[Entry], cat: Catalogue, streak: int) -> _Mo
                 middle += [(day, detail, e.occurred_on) for day, detail in opened]
             opened, streak = [], 0
     if closer is None:
-        return _MonthStreaks(None, opened, [], streak, [])
-    return _MonthStreaks(closer, head, middle, streak, opened)
+        return _StreakPart(None, opened, [], streak, [])
+    return _StreakPart(closer, head, middle, streak, opened)
 
 
-def _no_show_streaks_by_month(folds: Mapping[str, MonthFold], cat: Catalogue) -> list[Signal]:
-    """``_no_show_streaks`` month by month, each month's part kept with its fold for the
-    streak carried into it (0, 1, 2, or 3 and more: alike from there on)."""
+def _no_show_streaks(
+    chunks: Iterable[tuple[Sequence[Entry], dict[object, object] | None]], cat: Catalogue
+) -> list[Signal]:
+    """R-14 over the contacts and no-shows in (business date, version) order, given in
+    chunks (a derivation's months, or the whole timeline as one): each chunk's part is
+    kept in its memo, when it has one, for the streak carried into it (0, 1, 2, or 3 and
+    more: alike from there on)."""
     out: list[Signal] = []
     pending: list[Signal] = []
     streak = 0
-    for fold in folds.values():
-        key = ("R-14", min(streak, 3), cat.no_show_notice_hours)
-        part = fold.memo.get(key)
+    for entries, memo in chunks:
+        carried = min(streak, 3)
+        key = ("R-14", carried, cat.no_show_notice_hours)
+        part = memo.get(key) if memo is not None else None
         if part is None:
-            part = fold.memo[key] = _month_streaks(fold.entries, cat, min(streak, 3))
-        assert isinstance(part, _MonthStreaks)
-        if part.closer is None:
-            pending += [Signal(rule="R-14", raised_on=d, detail=t) for d, t in part.head]
-        else:
-            pending += [Signal(rule="R-14", raised_on=d, detail=t) for d, t in part.head]
+            part = _streak_part(entries, cat, carried)
+            if memo is not None:
+                memo[key] = part
+        assert isinstance(part, _StreakPart)
+        pending += [Signal(rule="R-14", raised_on=d, detail=t) for d, t in part.head]
+        if part.closer is not None:
             for sig in pending:
                 sig.closed_on = part.closer
             out += pending
