@@ -318,6 +318,24 @@ class KpiCellProjection:
         _add(cur, views, "kpi_cell", CELL_COLUMNS, change)
         _add(cur, views, BUCKETS, BUCKET_COLUMNS, monthly, signed=True)
 
+    def write_whole(
+        self, cur: Any, views: Any, histories: dict[str, list[tuple[str, Items]]]
+    ) -> None:
+        """Rebuild only (``ProjectionRunner.apply_histories``): the rows of cases given with
+        every version, into a table that holds none of theirs, as plain inserts (a ``COPY``
+        on the rebuild's cursor). The cells are not touched: :func:`sum_cells` computes them
+        from all the rows at the end, where adding each batch's changes cost an upsert per
+        cell and batch."""
+        rows = [row for c, h in histories.items() for row in timeline(c, {}, h)[0]]
+        if rows:
+            cur.executemany(
+                views.sql(
+                    f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) "  # noqa: S608 - our names
+                    f"VALUES ({', '.join('?' * len(COLUMNS))})"
+                ),
+                rows,
+            )
+
     def forget(self, cur: Any, views: Any, case_id: str) -> None:
         """Take a case out of the summed cells before its rows are deleted (R-33
         destruction): its current rows from ``kpi_cell``, and every row's changes from
@@ -332,6 +350,51 @@ class KpiCellProjection:
             _take_back(row[1:13], row[13], row[14], row[15], change, monthly)
         _add(cur, views, "kpi_cell", CELL_COLUMNS, change)
         _add(cur, views, BUCKETS, BUCKET_COLUMNS, monthly, signed=True)
+
+
+def _cell_sql() -> str:
+    """SQL: :func:`cell` of a ``kpi_item`` row, as the columns of ``CELL_COLUMNS``."""
+    month = "CASE WHEN grain <> '' THEN substr(pos, 1, 7) ELSE '' END"
+    return ", ".join(
+        [
+            "tenant", "provider", "municipality", "product", "measure",
+            "CASE WHEN grain <> '' THEN 'm' ELSE '' END AS grain",
+            f"{month} AS pos",
+            "CASE WHEN ref <> '' AND (grain = '' OR substr(ref, 1, 7) > substr(pos, 1, 7)) "
+            "THEN substr(ref, 1, 7) ELSE '' END AS ref",
+            "CASE WHEN endd <> '' AND (grain = '' OR substr(endd, 1, 7) < substr(pos, 1, 7)) "
+            "THEN substr(endd, 1, 7) ELSE '' END AS endd",
+            "value", "aux",
+        ]
+    )  # fmt: skip
+
+
+def sum_cells(cur: Any) -> None:
+    """``kpi_cell`` and ``kpi_cell_bucket`` computed afresh from all the ``kpi_item`` rows, in
+    SQL (the same text on SQLite and PostgreSQL): the sums the runner keeps by adding each
+    batch's changes (:func:`cell`, :func:`moves`), for a rebuild that wrote the rows with
+    :meth:`KpiCellProjection.write_whole`. Equal to catch-up (the rebuild properties in
+    tests/integration/test_projection_runner.py compare every table)."""
+    cells = ", ".join(CELL_COLUMNS)
+    own = _cell_sql()
+    cur.execute("DELETE FROM kpi_cell")
+    cur.execute(
+        f"INSERT INTO kpi_cell ({cells}, n) SELECT {cells}, SUM(n) FROM "  # noqa: S608 - our names
+        f"(SELECT {own}, n FROM {TABLE} WHERE recorded_to IS NULL AND measure <> 'end') AS c "
+        f"GROUP BY {cells}"
+    )
+    moved = " UNION ALL ".join(
+        f"SELECT {own}, '{span}' AS span, substr({column}, 1, {width}) AS bucket, {sign}n AS n "  # noqa: S608 - our names
+        f"FROM {TABLE} WHERE measure <> 'end' AND {column} IS NOT NULL"
+        for span, width in SPANS
+        for column, sign in (("recorded_from", ""), ("recorded_to", "-"))
+    )
+    cur.execute(f"DELETE FROM {BUCKETS}")  # noqa: S608 - our names
+    cur.execute(
+        f"INSERT INTO {BUCKETS} ({', '.join(BUCKET_COLUMNS)}, n) "  # noqa: S608 - our names
+        f"SELECT {', '.join(BUCKET_COLUMNS)}, SUM(n) FROM ({moved}) AS m "
+        f"GROUP BY {', '.join(BUCKET_COLUMNS)} HAVING SUM(n) <> 0"
+    )
 
 
 def _take_back(

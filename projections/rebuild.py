@@ -6,16 +6,20 @@ run while ``caselog serve`` serves. So it never touches the live tables until th
 1. It fixes the log's head ``H`` and creates the chosen projections' tables afresh (the
    same DDL as ``migrations/*.sql``): on PostgreSQL in the schema ``caselog_rebuild``, on
    SQLite in a separate database file beside the store (``<file>.rebuild``).
-2. It replays notifications ``1..H`` into them with the projection runner itself (the same
-   derivation as catch-up, ``ProjectionRunner.run_once``). On PostgreSQL a pool of
-   processes (default: one per core) each takes the cases whose id falls in its range of
-   the UUID space; each reads only its cases' events (filtered in the database), keeps its
-   own position (``projection_tracking`` in its own schema ``caselog_rebuild_wN`` that
-   comes first on its ``search_path``) and its own ``kpi_cell`` sums, and writes its rows
-   with ``COPY`` instead of multi-row ``INSERT``. Per-case rows never collide across
-   processes because each case belongs to one. The ``kpi_cell`` sums are added up once all
-   processes are done. Secondary indexes are built after the load, and the new tables are
-   analysed. SQLite has one writer: the replay stays in this process.
+2. It builds the tables case by case: each worker streams its cases' events up to ``H``
+   ordered by case and version (``CaseStore.case_histories``, filtered in the database),
+   folds each case once, derives every version from the one before for the ``kpi_item``
+   rows (their recorded-time validity is known whole, so each row is written once, closed
+   or open) and the per-case rows once, from the case's last version
+   (``ProjectionRunner.apply_histories``). On PostgreSQL a pool of processes (default: one
+   per core) each takes the cases whose id falls in its range of the UUID space and writes
+   with ``COPY`` instead of multi-row ``INSERT``; rows never collide across processes
+   because each case belongs to one. ``kpi_cell`` and ``kpi_cell_bucket`` are then summed
+   from all the ``kpi_item`` rows in SQL (``kpi_cells.sum_cells``), secondary indexes are
+   built after the load, and the new tables are analysed. SQLite has one writer: the
+   replay stays in this process. (A source without ``case_histories`` is replayed in log
+   order by the runner itself, ``ProjectionRunner.run_once``, each worker with its own
+   position in ``caselog_rebuild_wN`` and its own cell sums, added up at the end.)
 3. The swap is one transaction: it locks the live tables, drops them, moves the new ones
    in (PostgreSQL: ``ALTER TABLE ... SET SCHEMA``; SQLite: the rows copied into the live
    tables), and sets the projections' positions to ``H``. Readers see the old complete
@@ -46,6 +50,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from projections.kpi_cells import sum_cells
 from storage.config import StoreConfig
 from storage.views import MIGRATIONS, ViewStore, _statements
 
@@ -186,6 +191,16 @@ class _Partition:
         )
         return part
 
+    def case_histories(self) -> Iterator[tuple[UUID, Sequence[Any]]]:
+        """The partition's cases, each whole up to the head, case after case."""
+        whole = self.low == 0 and self.high == _SPACE
+        low = None if whole else UUID(int=self.low)
+        high = UUID(int=self.high) if self.high < _SPACE else None
+        histories: Iterator[tuple[UUID, Sequence[Any]]] = self._source.case_histories(
+            self.stop, low, high
+        )
+        return histories
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._source, name)
 
@@ -223,6 +238,9 @@ class Job:
     path: str | None  # SQLite
     catalogues: bytes  # pickled, so a store with its own catalogues rebuilds with them
     batch_size: int = 5000
+    #: case after case, each case whole (``ProjectionRunner.apply_histories``), when the
+    #: source can (``case_histories``); else in log order, as catch-up does
+    by_case: bool = True
 
 
 def build(job: Job, app: Any, projections: Sequence[Any], report: Callable[[int], None]) -> int:
@@ -231,8 +249,9 @@ def build(job: Job, app: Any, projections: Sequence[Any], report: Callable[[int]
 
     low, high = bounds(job.part, job.parts)
     target = TargetViews(app.store, search_path=job.search_path, path=job.path)
+    source = _Partition(app, job.head, low, high)
     runner = ProjectionRunner(
-        _Partition(app, job.head, low, high),
+        source,
         views=target,
         projections=projections,
         batch_size=job.batch_size,
@@ -240,6 +259,11 @@ def build(job: Job, app: Any, projections: Sequence[Any], report: Callable[[int]
     runner._rebuilding = True  # tables start empty: cases born in a batch need no delete
     total = 0
     try:
+        if job.by_case:
+            for cases in _chunked(source.case_histories(), job.batch_size):
+                total += runner.apply_histories(cases)
+                report(total)
+            return total
         while True:
             n = runner.run_once()  # nobody else writes here: the position cannot move
             if n == 0:
@@ -248,6 +272,22 @@ def build(job: Job, app: Any, projections: Sequence[Any], report: Callable[[int]
             report(total)
     finally:
         target.close()
+
+
+def _chunked(
+    cases: Iterator[tuple[UUID, Sequence[Any]]], events: int
+) -> Iterator[list[tuple[UUID, Sequence[Any]]]]:
+    """Whole cases in chunks of about ``events`` events (a longer case is a chunk alone)."""
+    chunk: list[tuple[UUID, Sequence[Any]]] = []
+    held = 0
+    for case in cases:
+        chunk.append(case)
+        held += len(case[1])
+        if held >= events:
+            yield chunk
+            chunk, held = [], 0
+    if chunk:
+        yield chunk
 
 
 def _worker() -> None:
@@ -300,12 +340,13 @@ def rebuild(
         shippable = hasattr(app, "catalogues") and hasattr(app, "select_notifications_of")
         if parts > 1 and not (standard and shippable):
             parts = 1  # projections or a source a worker process cannot rebuild: no pool
+    by_case = hasattr(app, "case_histories")
     store = _PgStore(views, projections) if views.is_postgres else _SqliteStore(views, projections)
     with store.held():
         head = app.max_notification_id()
         if progress:
             progress(0, head)
-        store.prepare(parts)
+        store.prepare(parts, by_case)
         jobs = [
             Job(
                 url=views.config.url,
@@ -317,6 +358,7 @@ def rebuild(
                 path=store.path,
                 catalogues=pickle.dumps(getattr(app, "catalogues", None)),
                 batch_size=max(runner.batch_size, 5000),
+                by_case=by_case,
             )
             for k in range(parts)
         ]
@@ -330,7 +372,7 @@ def rebuild(
                 built = build(jobs[0], app, projections, report)
             else:
                 built = _pool(jobs, head, progress)
-            store.finish(parts)
+            store.finish(parts, by_case)
             if before_swap is not None:
                 before_swap()
             store.swap(head, [p.name for p in projections])
@@ -444,7 +486,7 @@ class _PgStore:
         for schema in self._leftovers():
             self.conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
-    def prepare(self, parts: int) -> None:
+    def prepare(self, parts: int, by_case: bool) -> None:
         self.discard(parts)  # what a failed rebuild left
         with self.conn.transaction():
             self.conn.execute(f"CREATE SCHEMA {SCHEMA}")
@@ -458,7 +500,7 @@ class _PgStore:
                     f"CREATE TABLE {own}.projection_tracking "
                     f"(LIKE {self.live}.projection_tracking INCLUDING ALL)"
                 )
-                for table, _ in _summed(self.tables, parts):
+                for table, _ in _summed(self.tables, parts, by_case):
                     # each worker sums its own cases' cells (and their changes per recorded
                     # month and day); added up in ``finish``. Shared, the workers' upserts
                     # of the same cell would also lock each other in turn (deadlocks).
@@ -466,10 +508,12 @@ class _PgStore:
                         f"CREATE TABLE {own}.{table} (LIKE {SCHEMA}.{table} INCLUDING ALL)"
                     )
 
-    def finish(self, parts: int) -> None:
+    def finish(self, parts: int, by_case: bool) -> None:
         with self.conn.transaction():
             self.conn.execute(f"SET LOCAL search_path = {SCHEMA}")
-            for table, columns in _summed(self.tables, parts):
+            if by_case and "kpi_cell" in self.tables:
+                sum_cells(self.conn.cursor())
+            for table, columns in _summed(self.tables, parts, by_case):
                 cols = ", ".join(columns)
                 union = " UNION ALL ".join(
                     f"SELECT {cols}, n FROM {SCHEMA}_w{k}.{table}"  # noqa: S608 - our names
@@ -540,7 +584,7 @@ class _SqliteStore:
         for suffix in ("", "-journal", "-wal", "-shm"):
             Path(self.path + suffix).unlink(missing_ok=True)
 
-    def prepare(self, parts: int) -> None:
+    def prepare(self, parts: int, by_case: bool) -> None:
         self.discard(parts)
         with contextlib.closing(sqlite3.connect(self.path, isolation_level=None)) as conn:
             conn.execute("BEGIN")
@@ -552,8 +596,13 @@ class _SqliteStore:
                 conn.execute(statement)
             conn.execute("COMMIT")
 
-    def finish(self, parts: int) -> None:
-        pass  # the live tables have their indexes; the rows are copied into them
+    def finish(self, parts: int, by_case: bool) -> None:
+        # the live tables have their indexes; the rows are copied into them
+        if by_case and "kpi_cell" in self.tables:
+            with contextlib.closing(sqlite3.connect(self.path, isolation_level=None)) as conn:
+                conn.execute("BEGIN")
+                sum_cells(conn.cursor())
+                conn.execute("COMMIT")
 
     def swap(self, head: int, names: list[str]) -> None:
         """One write transaction: readers of the live tables see the old rows until the
@@ -580,12 +629,15 @@ class _SqliteStore:
             conn.close()
 
 
-def _summed(tables: tuple[str, ...] | list[str], parts: int) -> list[tuple[str, tuple[str, ...]]]:
+def _summed(
+    tables: tuple[str, ...] | list[str], parts: int, by_case: bool
+) -> list[tuple[str, tuple[str, ...]]]:
     """The count tables that several workers add to (``kpi_cell``, ``kpi_cell_bucket``):
-    each worker keeps its own, summed once all are done (none with one worker)."""
+    each worker keeps its own, summed once all are done (none with one worker; none by
+    case: then they are computed from the rows, ``kpi_cells.sum_cells``)."""
     from projections.kpi_cells import BUCKET_COLUMNS, BUCKETS, CELL_COLUMNS
 
-    if parts <= 1:
+    if parts <= 1 or by_case:
         return []
     known = (("kpi_cell", CELL_COLUMNS), (BUCKETS, BUCKET_COLUMNS))
     return [(table, columns) for table, columns in known if table in tables]

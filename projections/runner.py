@@ -44,6 +44,7 @@ from projections.declarations import DeclarationProjection
 from projections.derive import Derived, derive
 from projections.kpi_cells import Items, KpiCellProjection
 from projections.ports import CaseSource
+from storage.eventstore import LogEntry
 from storage.views import ViewStore
 
 log = structlog.get_logger("caselog.projections")
@@ -215,6 +216,29 @@ ALL: tuple[Projection | FromDerived | Versioned, ...] = (
 )
 
 
+def _empty(projections: Iterable[Any]) -> dict[str, Rows]:
+    """No rows yet, per (non-versioned) projection and table."""
+    return {
+        p.name: {t: [] for t in p.tables} for p in projections if not getattr(p, "versioned", False)
+    }
+
+
+def _rows_into(
+    computed: dict[str, Rows], projections: Iterable[Any], case_id: str, case: Case, d: Derived
+) -> None:
+    """Each (non-versioned) projection's rows of the case at derivation ``d``, added."""
+    for p in projections:
+        if getattr(p, "versioned", False):
+            continue
+        derived_rows = getattr(p, "derived_rows", None)
+        if derived_rows is not None:
+            rows: Rows = derived_rows(case_id, case, d)
+        else:
+            rows = cast(Projection, p).rows(case_id, case, d.cat, d.months)
+        for table, table_rows in rows.items():
+            computed[p.name][table].extend(table_rows)
+
+
 def _instant(value: datetime) -> str:
     """Recorded instants as sortable UTC text (same on SQLite and PostgreSQL)."""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -332,21 +356,9 @@ class ProjectionRunner:
             histories.setdefault(str(n.originator_id), []).append(
                 (_instant(case.modified_on), d.items)
             )
-        computed: dict[str, Rows] = {
-            p.name: {t: [] for t in p.tables} for p in group if not getattr(p, "versioned", False)
-        }
+        computed = _empty(group)
         for case_id, case in touched.items():
-            d = last[case_id]
-            for p in group:
-                if getattr(p, "versioned", False):
-                    continue
-                derived_rows = getattr(p, "derived_rows", None)
-                if derived_rows is not None:
-                    rows: Rows = derived_rows(str(case_id), case, d)
-                else:
-                    rows = cast(Projection, p).rows(str(case_id), case, d.cat, d.months)
-                for table, table_rows in rows.items():
-                    computed[p.name][table].extend(table_rows)
+            _rows_into(computed, group, str(case_id), case, last[case_id])
         end = notifications[-1].id
         # During a rebuild (tables emptied, positions from 0, read once in order) rows exist
         # only for cases with events before this batch, so cases born in it need no delete.
@@ -356,6 +368,50 @@ class ProjectionRunner:
         every = [str(c) for c in touched]
         self._write(group, computed, ids, start, end, histories, new, gaps, every)
         return len(notifications)
+
+    def apply_histories(self, cases: Iterable[tuple[UUID, Sequence[LogEntry]]]) -> int:
+        """Rebuild only, into tables that hold none of these cases' rows: the projections of
+        cases given whole (each case's every log entry up to the rebuild's head, in version
+        order; ``CaseStore.case_histories``), written in one transaction; the events
+        applied. No position moves: the rebuild sets the positions when it swaps the tables
+        in. Each case is folded once and derived version after version from the version
+        before (every version's KPI items exact: no gap, whatever the case's length); its
+        per-case rows are computed once, from its last version, where catch-up in log
+        order computes them again in every batch the case appears in."""
+        versioned = [cast(Versioned, p) for p in self.projections if getattr(p, "versioned", False)]
+        computed = _empty(self.projections)
+        histories: dict[str, list[tuple[str, Items]]] = {}
+        applied = 0
+        for case_id, entries in cases:
+            key = str(case_id)
+            case: Case | None = None
+            d: Derived | None = None
+            history: list[tuple[str, Items]] = []
+            if versioned:
+                histories[key] = history
+            for k, n in enumerate(entries, 1):
+                case = self.app.to_domain_event(n).mutate(case)
+                assert case is not None
+                if versioned or k == len(entries):
+                    cat = self.app.catalogue(case.state.tenant)
+                    d = derive(key, case.state, case.entries, cat, case.version, d)
+                    if versioned:
+                        history.append((_instant(case.modified_on), d.items))
+            if case is None or d is None:
+                continue
+            applied += len(entries)
+            _rows_into(computed, self.projections, key, case, d)
+        with self.views.transaction() as cur:
+            for v in versioned:
+                whole = getattr(v, "write_whole", None)
+                if whole is not None:  # the cells are summed at the rebuild's end
+                    whole(cur, self.views, histories)
+                else:
+                    v.write(cur, self.views, histories, set(histories), {})
+            for p in self.projections:
+                for table in computed.get(p.name, {}):
+                    self._insert(cur, table, computed[p.name][table])
+        return applied
 
     def _advance(self, n: Any) -> Case:
         """The case after notification ``n``: the kept aggregate plus this event when it is

@@ -16,7 +16,7 @@ What the rest of the code may use: :class:`CaseStore`'s public methods, :func:`f
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, ClassVar, Protocol, cast
 from uuid import UUID
 
@@ -167,6 +167,73 @@ class CaseStore(Application[UUID]):
             ]
         return cast(Sequence[LogEntry], found)
 
+    def case_histories(
+        self, stop: int, low: UUID | None = None, high: UUID | None = None
+    ) -> Iterator[tuple[UUID, list[LogEntry]]]:
+        """Every case's log entries up to notification id ``stop``, case after case (by case
+        id, each case's in version order), of the cases whose id lies in ``[low, high)``
+        (None: no bound; PostgreSQL only). Streamed (a server-side cursor on PostgreSQL),
+        so a rebuild holds one case at a time, not the log."""
+        from eventsourcing.persistence import Notification
+
+        recorder: Any = self.recorder
+        table = self.events_table()
+        if self.store.kind == "postgres":
+            from psycopg.rows import tuple_row
+
+            where: list[str] = ["notification_id <= %s"]
+            params: list[Any] = [stop]
+            if low is not None:
+                where.append("originator_id >= %s")
+                params.append(low)
+            if high is not None:
+                where.append("originator_id < %s")
+                params.append(high)
+            statement = (
+                "SELECT notification_id, originator_id, originator_version, topic, state "  # noqa: S608 - our table
+                f"FROM {table} WHERE {' AND '.join(where)} "
+                "ORDER BY originator_id, originator_version"
+            )
+            with (
+                recorder.datastore.get_connection() as conn,
+                conn.transaction(),
+                conn.cursor(name="case_histories", row_factory=tuple_row) as cur,
+            ):
+                cur.itersize = 5000
+                cur.execute(statement, params)
+                yield from _by_case(
+                    Notification(
+                        id=row[0],
+                        originator_id=row[1],
+                        originator_version=row[2],
+                        topic=row[3],
+                        state=bytes(row[4]),
+                    )
+                    for row in cur
+                )
+            return
+        if low is not None or high is not None:
+            raise ValueError("a range of cases is read on PostgreSQL only")
+        with recorder.datastore.transaction(commit=False) as wrapped:
+            cur = wrapped.sqlite_cursor  # the library's wrapper lacks fetchmany
+            cur.execute(
+                "SELECT rowid, originator_id, originator_version, topic, state "  # noqa: S608 - our table
+                f"FROM {table} WHERE rowid <= ? ORDER BY originator_id, originator_version",
+                (stop,),
+            )
+            rows = iter(lambda: cur.fetchmany(5000), [])
+            yield from _by_case(
+                Notification(
+                    id=row[0],
+                    originator_id=UUID(row[1]),
+                    originator_version=row[2],
+                    topic=row[3],
+                    state=bytes(row[4]),
+                )
+                for chunk in rows
+                for row in chunk
+            )
+
     def max_notification_id(self) -> int:
         """The id of the log's last entry (0 for an empty log)."""
         return self.recorder.max_notification_id() or 0
@@ -293,6 +360,22 @@ class CaseStore(Application[UUID]):
             _delete_stored(self.snapshots.recorder, case_id, postgres) if self.snapshots else 0
         )
         return events, snapshots
+
+
+def _by_case(entries: Iterable[Any]) -> Iterator[tuple[UUID, list[LogEntry]]]:
+    """Log entries ordered by case, grouped: (case id, its entries)."""
+    case_id: UUID | None = None
+    held: list[LogEntry] = []
+    for entry in entries:
+        if entry.originator_id != case_id:
+            if held:
+                assert case_id is not None
+                yield case_id, held
+            case_id, held = entry.originator_id, []
+        held.append(entry)
+    if held:
+        assert case_id is not None
+        yield case_id, held
 
 
 def _delete_stored(recorder: Any, case_id: UUID, postgres: bool) -> int:

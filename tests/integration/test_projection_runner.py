@@ -19,6 +19,7 @@ from projections.runner import ProjectionRunner
 from storage.config import store_config
 from storage.views import ViewStore
 from tests.builders import contact, indication, municipality, provider, referral
+from tests.conftest import fresh_store
 
 TABLES = (
     "case_summary",
@@ -214,6 +215,52 @@ def test_a_rebuild_with_events_during_it_equals_catch_up_property(
             runner.views.close()
         finally:
             app.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@settings(
+    max_examples=6,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    cases=st.integers(min_value=1, max_value=12),
+    seed=st.integers(min_value=0, max_value=10_000),
+    batch=st.integers(min_value=1, max_value=300),
+    workers=st.integers(min_value=1, max_value=3),
+)
+def test_a_rebuild_case_by_case_equals_catch_up_in_log_order_on_both_stores_property(
+    kind: str, request: pytest.FixtureRequest, cases: int, seed: int, batch: int, workers: int
+) -> None:
+    # given a random history caught up in log order, in random batches
+    admin = request.getfixturevalue("pg_server") if kind == "postgres" else None
+    with fresh_store(kind, admin) as app:
+        load(app, cases, seed)
+        runner = ProjectionRunner(app, batch_size=batch)
+        runner.run_until_current()
+        caught_up = dump_all(runner.views)
+        # when it is rebuilt case by case (each case whole; PostgreSQL: by worker processes
+        # over ranges of case ids, the KPI cells summed from the rows at the end)
+        runner.rebuild(workers=workers)
+        # then every table, the KPI items with their recorded-time validity and the summed
+        # cells included, holds the same rows
+        assert dump_all(runner.views) == caught_up
+        assert caught_up["kpi_cell_bucket"]
+        assert caught_up["kpi_item"]
+        runner.views.close()
+
+
+def test_case_histories_give_each_case_whole_and_stop_at_the_head(store: CaseLog) -> None:
+    load(store, 5, seed=21)
+    head = store.max_notification_id()
+    load(store, 2, seed=22)
+    seen = list(store.case_histories(head))
+    # each case once, its entries in version order from 1, none after the head
+    assert len({c for c, _ in seen}) == len(seen) == 5
+    for case_id, entries in seen:
+        assert [e.originator_version for e in entries] == list(range(1, len(entries) + 1))
+        assert all(e.originator_id == case_id and e.id <= head for e in entries)
+    assert sum(len(e) for _, e in seen) == head
 
 
 def test_a_failed_rebuild_leaves_the_tables_and_no_scratch_behind(store: CaseLog) -> None:
