@@ -24,7 +24,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -533,6 +533,36 @@ def read_latencies(
             save()
 
 
+def reads_only(url: str, json_path: str | None) -> dict[str, Any]:
+    """``--reads-only URL``: the read figures of :func:`read_latencies` (case reads, KPIs
+    now and as of historic instants) on a database a run kept (``--keep``), with the
+    service started on it and its projections caught up first: the reads of a large run
+    measured again after a change to the read side, without importing and rebuilding."""
+    from application.application import CaseLog
+    from storage.config import store_config
+
+    app = CaseLog(store=store_config(url))
+    ids = sample_case_ids(app)
+    app.close()
+    figures: dict[str, Any] = {"reads_only": True}
+
+    def save() -> None:
+        if json_path:
+            Path(json_path).write_text(json.dumps(figures, indent=2, default=str) + "\n")
+
+    proc, base = start_server(url)
+    try:
+        wait_caught_up(base)
+        figures["_before_writes"] = datetime.now(UTC).isoformat()
+        read_latencies(base, ids, figures, save)
+    finally:
+        for p in (proc, proc.runner):  # type: ignore[attr-defined]
+            p.terminate()
+            p.wait(timeout=30)
+    figures.pop("_before_writes", None)
+    return {k: round(v, 3) if isinstance(v, float) else v for k, v in figures.items()}
+
+
 def sample_case_ids(app: Any, n: int = 200) -> list[str]:
     ids = []
     for _, event in app.iter_events(1, n * 20):
@@ -687,12 +717,23 @@ def main() -> int:
         help="also time the single-process log-order rebuild (default: at small scale only; "
         "python -m bench.rebuild compares the rebuilds at any scale)",
     )
+    p.add_argument(
+        "--reads-only",
+        metavar="URL",
+        help="only the read figures, on a database an earlier run kept (--keep)",
+    )
     p.add_argument("--rebuild-child", help=argparse.SUPPRESS)
     p.add_argument("--in-place", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--workers", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.rebuild_child:
         rebuild_child(args.rebuild_child, args.in_place, args.workers)
+        return 0
+    if args.reads_only:
+        text = json.dumps(reads_only(args.reads_only, args.json_path), indent=2)
+        print(text)
+        if args.json_path:
+            Path(args.json_path).write_text(text + "\n")
         return 0
     baseline = (
         args.scale == "small" if args.in_place_baseline is None else args.in_place_baseline == "yes"

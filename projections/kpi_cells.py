@@ -560,6 +560,10 @@ def kpis(
     reference = (as_of or clock.now()).date()
     filters_e = _filters("e.", tenant, provider, municipality, product)
     ends, ends_params = _in_period("e.", start, end, *filters_e)
+    # an end is dated on its day: the same condition as _in_period's, written so that the
+    # index on the ends' days (kpi_item_end) can range over it
+    ends += " AND e.pos >= ? AND e.pos <= ?"
+    ends_params = [*ends_params, start.isoformat(), end.isoformat()]
     outflow = _outflow(views, ends, ends_params, as_of, lasting_months, reference)
     t = Tally(cases=0, outflow=outflow)
     spreads = {
@@ -696,32 +700,35 @@ def _outflow(
     day); a return: another referral after the end, up to ``add_months(end,
     lasting_months)`` (:func:`returned_within`). Equal to
     ``projections.kpis.classify_outflow`` over the summaries (the property in
-    tests/integration/test_kpi_cells.py)."""
+    tests/integration/test_kpi_cells.py).
+
+    The other referrals are joined to the ends on the client (``LEFT JOIN``, one group per
+    end), not looked up per end in a correlated subquery: most clients have one case, so
+    the join finds few rows, and the database may hash it; at 100,000 cases the lookups
+    per end were most of a KPI query (``bench``, large scale)."""
     valid_r, valid_params = _validity(as_of, "r.")
     valid_e, _ = _validity(as_of, "e.")
-    other = (
-        f"SELECT 1 FROM {TABLE} r WHERE r.tenant = e.tenant AND r.product = '' "  # noqa: S608 - fixed fragments
-        f"AND r.measure = 'case' AND r.client_ref = e.client_ref AND r.case_id <> e.case_id "
-        f"AND {valid_r}"
-    )
     returned = returned_within("r.ref", "e.pos")
     cutoff = _lasting_cutoff(reference, lasting_months)
     rows = views.query(
-        "SELECT e.value, "  # noqa: S608 - fixed fragments, values are parameters
-        f"CASE WHEN e.value = '38' OR EXISTS ({other} AND r.ref >= e.aux AND r.ref <= e.pos) "
-        "THEN 't' "
-        f"WHEN EXISTS ({other} AND {returned}) THEN 'r' "
-        "WHEN e.pos <= ? THEN 'l' ELSE 'p' END, "
-        "CASE WHEN e.pos <= ? THEN 1 ELSE 0 END, SUM(e.n) "
-        f"FROM {TABLE} e WHERE {ends} AND {valid_e} AND e.measure = 'end' "
-        "GROUP BY 1, 2, 3",
+        "SELECT value, CASE WHEN value = '38' OR moved = 1 THEN 't' "  # noqa: S608 - fixed fragments, values are parameters
+        "WHEN came_back = 1 THEN 'r' WHEN pos <= ? THEN 'l' ELSE 'p' END, "
+        "CASE WHEN pos <= ? THEN 1 ELSE 0 END, SUM(n) FROM ("
+        "SELECT e.case_id, e.provider, e.municipality, e.value, e.pos, e.n, "
+        "MAX(CASE WHEN r.ref >= e.aux AND r.ref <= e.pos THEN 1 ELSE 0 END) AS moved, "
+        f"MAX(CASE WHEN {returned} THEN 1 ELSE 0 END) AS came_back "
+        f"FROM {TABLE} e LEFT JOIN {TABLE} r ON r.tenant = e.tenant AND r.product = '' "
+        "AND r.measure = 'case' AND r.client_ref = e.client_ref AND r.case_id <> e.case_id "
+        f"AND {valid_r} "
+        f"WHERE {ends} AND {valid_e} AND e.measure = 'end' "
+        "GROUP BY e.case_id, e.provider, e.municipality, e.value, e.aux, e.pos, e.n"
+        ") AS x GROUP BY 1, 2, 3",
         [
-            *valid_params,
-            *valid_params,
-            lasting_months,
-            lasting_months,
             cutoff,
             cutoff,
+            lasting_months,
+            lasting_months,
+            *valid_params,
             *params,
             *valid_params,
         ],

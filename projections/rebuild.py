@@ -52,7 +52,7 @@ from uuid import UUID
 
 from projections.kpi_cells import sum_cells
 from storage.config import StoreConfig
-from storage.views import MIGRATIONS, ViewStore, _statements
+from storage.views import MIGRATIONS, ViewStore, _statements, applies
 
 SCHEMA = "caselog_rebuild"
 _LOCK_ID = 7_231_604_240  # advisory lock: one rebuild at a time (ids 225, 226 are taken)
@@ -69,6 +69,7 @@ _INDEX = re.compile(
     r"CREATE (?:UNIQUE )?INDEX IF NOT EXISTS \w+\s+ON (\w+)\s*\((\w+)", re.IGNORECASE
 )
 _ALTER = re.compile(r"ALTER TABLE (\w+)", re.IGNORECASE)
+_DROP = re.compile(r"DROP INDEX IF EXISTS (\w+)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -78,12 +79,21 @@ class Ddl:
     later: list[str]  # the other indexes: built after the load
 
 
-def ddl(tables: Iterable[str]) -> Ddl:
-    """The migrations' statements that create ``tables`` and their indexes."""
+def ddl(tables: Iterable[str], postgres: bool) -> Ddl:
+    """The migrations' statements that create ``tables`` and their indexes (those of the
+    store's kind, ``storage.views.applies``; an index a later migration drops left out)."""
     wanted = set(tables)
     out = Ddl([], [], [])
     for path in sorted(MIGRATIONS.glob("[0-9][0-9][0-9][0-9]_*.sql")):
+        if not applies(path, postgres):
+            continue
         for statement in _statements(path.read_text()):
+            dropped = _DROP.match(statement)
+            if dropped:
+                named = re.compile(rf"CREATE (?:UNIQUE )?INDEX IF NOT EXISTS {dropped[1]}\s")
+                out.case_indexes[:] = [s for s in out.case_indexes if not named.match(s)]
+                out.later[:] = [s for s in out.later if not named.match(s)]
+                continue
             index = _INDEX.match(statement)
             if index:
                 if index[1] in wanted:
@@ -148,7 +158,7 @@ class TargetViews(ViewStore):
                 self.config.libpq_url,
                 autocommit=True,
                 connect_timeout=3,
-                options=f"-c search_path={self.search_path}",
+                options=f"-c search_path={self.search_path} -c jit=off",
             )
         conn = sqlite3.connect(
             self.path or "", timeout=30, isolation_level=None, check_same_thread=False
@@ -455,7 +465,7 @@ class _PgStore:
     def __init__(self, views: ViewStore, projections: Sequence[Any]) -> None:
         self.views = views
         self.tables = [t for p in projections for t in p.tables]
-        self.ddl = ddl(self.tables)
+        self.ddl = ddl(self.tables, postgres=True)
         self.live = str(views.query("SELECT current_schema()")[0][0])
 
     def _conn(self) -> Any:
@@ -526,7 +536,9 @@ class _PgStore:
             for statement in self.ddl.later:
                 self.conn.execute(statement)
         for table in self.tables:
-            self.conn.execute(f"ANALYZE {SCHEMA}.{table}")
+            # VACUUM too: it marks the new pages all-visible, so the KPI queries' index-only
+            # scans (migrations/0010) need not visit the table until rows change
+            self.conn.execute(f"VACUUM (ANALYZE) {SCHEMA}.{table}")
 
     def swap(self, head: int, names: list[str]) -> None:
         """One transaction: the live tables out, the rebuilt ones in, the positions at
@@ -570,7 +582,7 @@ class _SqliteStore:
     def __init__(self, views: ViewStore, projections: Sequence[Any]) -> None:
         self.views = views
         self.tables = [t for p in projections for t in p.tables]
-        self.ddl = ddl(self.tables)
+        self.ddl = ddl(self.tables, postgres=False)
         self.path = f"{views.config.sqlite_path}.rebuild"
 
     def search_path(self, k: int) -> None:

@@ -378,3 +378,21 @@ def test_rows_written_by_another_runner_are_not_taken_for_this_runners_own(
     # then A did not keep B's March as if it were its own: the rows equal a rebuild
     a.rebuild()
     assert full_dump(a.views) == incremental
+
+
+def test_the_rebuild_creates_the_indexes_of_its_store_kind_without_those_dropped_later() -> None:
+    from projections.rebuild import ddl
+
+    def names(statements: list[str]) -> set[str]:
+        return {s.split()[5] for s in statements if s.upper().startswith("CREATE INDEX")}
+
+    pg, lite = ddl(["kpi_item", "kpi_cell"], postgres=True), ddl(["kpi_item", "kpi_cell"], False)
+    # PostgreSQL: migrations/0010 replaced the client index by one with INCLUDE columns and
+    # gave kpi_cell's key the count (ALTER TABLE, run after the CREATE TABLE)
+    assert "kpi_item_client_refs" in names(pg.later)
+    assert "kpi_item_client" not in names(pg.later)
+    assert any("INCLUDE (n)" in s and s.startswith("ALTER TABLE kpi_cell ") for s in pg.tables)
+    # SQLite skips *.postgres.sql: the index from migrations/0007 stays
+    assert "kpi_item_client" in names(lite.later)
+    assert "kpi_item_client_refs" not in names(lite.later)
+    assert not any("INCLUDE" in s for s in lite.tables + lite.later)
