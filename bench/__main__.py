@@ -670,6 +670,12 @@ def run(
                 figures["write_ratio"] = per_s / figures["raw_single_row_txn_per_s"]
                 figures["serve_peak_rss_mb"] = vm_hwm_mb(proc.pid)
                 save()
+                # the reads below wait (bounded) for the runner to pass the log's head
+                # (read-your-writes): measured apart, so the read figures are the reads'
+                log("projections catching up with the write load")
+                started = time.perf_counter()
+                wait_caught_up(base)
+                figures["catch_up_after_writes_s"] = time.perf_counter() - started
                 log("reads")
                 read_latencies(base, ids, figures, save)
                 log("caseload pages")

@@ -18,7 +18,7 @@ FIGURES = [
     "as_of_kpi_s", "as_of_kpi_ms_p95", "serve_peak_rss_mb", "rebuild_peak_rss_mb", "caseload_page_ms_p95",
     *(f"write_ms_p50_{n}" for n in (10, 100, 1000, 5000)),
     *(f"case_read_ms_p95_{n}" for n in (10, 100, 1000, 5000)),
-    "long_case_write_ratio", "long_case_read_ratio",
+    "long_case_write_ratio", "long_case_read_ratio", "catch_up_after_writes_s",
 ]  # fmt: skip
 
 
