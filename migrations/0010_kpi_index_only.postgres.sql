@@ -13,3 +13,7 @@ ALTER TABLE kpi_cell_bucket DROP CONSTRAINT kpi_cell_bucket_pkey,
 -- a client's other referrals (R-31 transfers and returns): what the join compares, in the index
 DROP INDEX IF EXISTS kpi_item_client;
 CREATE INDEX IF NOT EXISTS kpi_item_client_refs ON kpi_item (tenant, client_ref, recorded_from) INCLUDE (case_id, ref, recorded_to) WHERE measure = 'case' AND product = '';
+
+-- the ends of a period (R-31), counted from the index alone
+DROP INDEX IF EXISTS kpi_item_end;
+CREATE INDEX IF NOT EXISTS kpi_item_ends ON kpi_item (tenant, product, pos) INCLUDE (case_id, provider, municipality, client_ref, grain, ref, endd, value, aux, n, recorded_from, recorded_to) WHERE measure = 'end';

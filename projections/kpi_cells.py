@@ -207,6 +207,8 @@ def whole_months(start: date, end: date) -> bool:
 
 CELL_COLUMNS = tuple(c for c in KEY_COLUMNS if c != "client_ref")
 BUCKETS = "kpi_cell_bucket"
+#: the clients with more than one case (migrations/0011_kpi_client.sql)
+CLIENTS = "kpi_client"
 BUCKET_COLUMNS = (*CELL_COLUMNS, "span", "bucket")
 #: the spans of ``kpi_cell_bucket``: recorded month (``YYYY-MM``) and day (``YYYY-MM-DD``)
 SPANS = (("m", 7), ("d", 10))
@@ -231,7 +233,7 @@ class KpiCellProjection:
     ``kpi_cell`` rows, moved by what the batch changed."""
 
     name = "kpi_cells"
-    tables = (TABLE, "kpi_cell", BUCKETS, "kpi_gap")
+    tables = (TABLE, "kpi_cell", BUCKETS, "kpi_gap", CLIENTS)
     versioned = True
 
     def write(
@@ -317,6 +319,7 @@ class KpiCellProjection:
             )
         _add(cur, views, "kpi_cell", CELL_COLUMNS, change)
         _add(cur, views, BUCKETS, BUCKET_COLUMNS, monthly, signed=True)
+        _mark_clients(cur, views, histories)
 
     def write_whole(
         self, cur: Any, views: Any, histories: dict[str, list[tuple[str, Items]]]
@@ -346,10 +349,52 @@ class KpiCellProjection:
             views.sql(f"SELECT {', '.join(COLUMNS)} FROM {TABLE} WHERE case_id = ?"),  # noqa: S608 - our column names
             (case_id,),
         )
+        clients = set()
         for row in cur.fetchall():
             _take_back(row[1:13], row[13], row[14], row[15], change, monthly)
+            clients.add((row[1], row[4]))  # tenant, client_ref
         _add(cur, views, "kpi_cell", CELL_COLUMNS, change)
         _add(cur, views, BUCKETS, BUCKET_COLUMNS, monthly, signed=True)
+        for tenant, client_ref in clients:  # unmarked when one case is left without this one
+            cur.execute(
+                views.sql(
+                    f"DELETE FROM {CLIENTS} WHERE tenant = ? AND client_ref = ? AND "  # noqa: S608 - our names
+                    f"(SELECT COUNT(DISTINCT case_id) FROM {TABLE} WHERE tenant = ? "
+                    "AND client_ref = ? AND measure = 'case' AND product = '' AND case_id <> ?) < 2"
+                ),
+                (tenant, client_ref, tenant, client_ref, case_id),
+            )
+
+
+def _mark_clients(cur: Any, views: Any, histories: dict[str, list[tuple[str, Items]]]) -> None:
+    """Mark in ``kpi_client`` the clients of the written cases that now have more than one
+    case (any case row of theirs, current or closed); once marked, a client stays marked
+    while it has two cases (R-33 destruction unmarks, ``forget``)."""
+    by_tenant: dict[str, set[str]] = defaultdict(set)
+    for history in histories.values():
+        for key in history[-1][1] if history else ():
+            by_tenant[key[0]].add(key[3])  # tenant, client_ref: the same in every item
+            break
+    for tenant, refs in by_tenant.items():
+        for chunk in _chunks(sorted(refs), 500):
+            marks = ", ".join("?" * len(chunk))
+            cur.execute(
+                views.sql(
+                    f"SELECT client_ref FROM {TABLE} WHERE tenant = ? AND client_ref IN ({marks}) "  # noqa: S608 - our names, values are parameters
+                    "AND measure = 'case' AND product = '' "
+                    "GROUP BY client_ref HAVING COUNT(DISTINCT case_id) > 1"
+                ),
+                (tenant, *chunk),
+            )
+            found = [(tenant, r[0]) for r in cur.fetchall()]
+            if found:
+                cur.executemany(
+                    views.sql(
+                        f"INSERT INTO {CLIENTS} (tenant, client_ref) VALUES (?, ?) "  # noqa: S608 - our names
+                        "ON CONFLICT (tenant, client_ref) DO NOTHING"
+                    ),
+                    found,
+                )
 
 
 def _cell_sql() -> str:
@@ -388,6 +433,12 @@ def sum_cells(cur: Any) -> None:
         f"FROM {TABLE} WHERE measure <> 'end' AND {column} IS NOT NULL"
         for span, width in SPANS
         for column, sign in (("recorded_from", ""), ("recorded_to", "-"))
+    )
+    cur.execute(f"DELETE FROM {CLIENTS}")  # noqa: S608 - our names
+    cur.execute(
+        f"INSERT INTO {CLIENTS} (tenant, client_ref) SELECT tenant, client_ref FROM {TABLE} "  # noqa: S608 - our names
+        "WHERE measure = 'case' AND product = '' "
+        "GROUP BY tenant, client_ref HAVING COUNT(DISTINCT case_id) > 1"
     )
     cur.execute(f"DELETE FROM {BUCKETS}")  # noqa: S608 - our names
     cur.execute(
@@ -702,32 +753,34 @@ def _outflow(
     ``projections.kpis.classify_outflow`` over the summaries (the property in
     tests/integration/test_kpi_cells.py).
 
-    The other referrals are joined to the ends on the client (``LEFT JOIN``, one group per
-    end), not looked up per end in a correlated subquery: most clients have one case, so
-    the join finds few rows, and the database may hash it; at 100,000 cases the lookups
-    per end were most of a KPI query (``bench``, large scale)."""
+    Only the ends of clients with more than one case (``kpi_client``) are joined with the
+    client's other referrals, once per end; every other end is counted as it is (most
+    clients have one case). At 100,000 cases the lookups of every end were most of a KPI
+    query (``bench``, large scale, docs/performance.md)."""
     valid_r, valid_params = _validity(as_of, "r.")
     valid_e, _ = _validity(as_of, "e.")
     returned = returned_within("r.ref", "e.pos")
     cutoff = _lasting_cutoff(reference, lasting_months)
+    the_ends = f"{ends} AND {valid_e} AND e.measure = 'end'"
     rows = views.query(
-        "SELECT value, CASE WHEN value = '38' OR moved = 1 THEN 't' "  # noqa: S608 - fixed fragments, values are parameters
-        "WHEN came_back = 1 THEN 'r' WHEN pos <= ? THEN 'l' ELSE 'p' END, "
-        "CASE WHEN pos <= ? THEN 1 ELSE 0 END, SUM(n) FROM ("
-        "SELECT e.case_id, e.provider, e.municipality, e.value, e.pos, e.n, "
+        "SELECT e.value, CASE WHEN e.value = '38' OR x.moved = 1 THEN 't' "  # noqa: S608 - fixed fragments, values are parameters
+        "WHEN x.came_back = 1 THEN 'r' WHEN e.pos <= ? THEN 'l' ELSE 'p' END, "
+        f"CASE WHEN e.pos <= ? THEN 1 ELSE 0 END, SUM(e.n) FROM {TABLE} e LEFT JOIN ("
+        "SELECT e.case_id, "
         "MAX(CASE WHEN r.ref >= e.aux AND r.ref <= e.pos THEN 1 ELSE 0 END) AS moved, "
         f"MAX(CASE WHEN {returned} THEN 1 ELSE 0 END) AS came_back "
-        f"FROM {TABLE} e LEFT JOIN {TABLE} r ON r.tenant = e.tenant AND r.product = '' "
-        "AND r.measure = 'case' AND r.client_ref = e.client_ref AND r.case_id <> e.case_id "
-        f"AND {valid_r} "
-        f"WHERE {ends} AND {valid_e} AND e.measure = 'end' "
-        "GROUP BY e.case_id, e.provider, e.municipality, e.value, e.aux, e.pos, e.n"
-        ") AS x GROUP BY 1, 2, 3",
+        f"FROM {TABLE} e JOIN {CLIENTS} c ON c.tenant = e.tenant AND c.client_ref = e.client_ref "
+        f"JOIN {TABLE} r ON r.tenant = e.tenant AND r.product = '' AND r.measure = 'case' "
+        f"AND r.client_ref = e.client_ref AND r.case_id <> e.case_id AND {valid_r} "
+        f"WHERE {the_ends} GROUP BY e.case_id"
+        f") AS x ON x.case_id = e.case_id WHERE {the_ends} GROUP BY 1, 2, 3",
         [
             cutoff,
             cutoff,
             lasting_months,
             lasting_months,
+            *valid_params,
+            *params,
             *valid_params,
             *params,
             *valid_params,

@@ -364,6 +364,13 @@ def test_a_destroyed_case_leaves_the_summed_cells_R33(store: CaseLog) -> None:
     with runner.views.transaction() as cur:
         KpiCellProjection().forget(cur, runner.views, case_id)
         cur.execute(runner.views.sql("DELETE FROM kpi_item WHERE case_id = ?"), (case_id,))
-    # then kpi_cell and kpi_cell_bucket are still the sums of the rows that remain
+    # then kpi_cell and kpi_cell_bucket are still the sums of the rows that remain, and
+    # kpi_client still the clients with more than one case among them
     assert sorted(runner.views.query(CELLS)) == cells_from_items(runner)
     assert sorted(runner.views.query(BUCKETS)) == buckets_from_items(runner)
+    assert sorted(runner.views.query("SELECT tenant, client_ref FROM kpi_client")) == sorted(
+        runner.views.query(
+            "SELECT tenant, client_ref FROM kpi_item WHERE measure = 'case' AND product = '' "
+            "GROUP BY tenant, client_ref HAVING COUNT(DISTINCT case_id) > 1"
+        )
+    )

@@ -114,6 +114,7 @@ ALL_TABLES = (
     "kpi_cell",
     "kpi_cell_bucket",
     "kpi_gap",
+    "kpi_client",
     "case_doc",
     "projection_tracking",
 )
