@@ -7,8 +7,10 @@
 -- the current cells and the cells' changes per recorded month and day: the count in the key's index
 ALTER TABLE kpi_cell DROP CONSTRAINT kpi_cell_pkey,
     ADD PRIMARY KEY (tenant, product, provider, municipality, measure, grain, pos, ref, endd, value, aux) INCLUDE (n);
+-- (the buckets keyed by provider and municipality before the recorded month or day: a query
+-- reads one provider's or the roll-up's buckets, migrations/0012, not every provider's)
 ALTER TABLE kpi_cell_bucket DROP CONSTRAINT kpi_cell_bucket_pkey,
-    ADD PRIMARY KEY (tenant, product, span, bucket, provider, municipality, measure, grain, pos, ref, endd, value, aux) INCLUDE (n);
+    ADD PRIMARY KEY (tenant, product, provider, municipality, span, bucket, measure, grain, pos, ref, endd, value, aux) INCLUDE (n);
 
 -- a client's other referrals (R-31 transfers and returns): what the join compares, in the index
 DROP INDEX IF EXISTS kpi_item_client;

@@ -200,6 +200,26 @@ def cell(key: Key) -> tuple[str, ...]:
             ref, endd, value, aux)  # fmt: skip
 
 
+#: a cell's provider or municipality summed over all of them (a roll-up row)
+ALL = "*"
+
+
+def cells(key: Key) -> list[tuple[str, ...]]:
+    """The ``kpi_cell`` rows an item counts in: its own :func:`cell`, and the roll-ups over
+    every provider, every municipality, and both (provider and/or municipality ``*``). A
+    query without a provider or municipality filter reads the roll-up rows: at 100,000
+    cases a tenant's year is 73,651 cells by provider and municipality, 5,112 rolled up
+    over both (docs/performance.md)."""
+    c = cell(key)
+    tenant, provider, municipality, *rest = c
+    return [
+        c,
+        (tenant, ALL, municipality, *rest),
+        (tenant, provider, ALL, *rest),
+        (tenant, ALL, ALL, *rest),
+    ]
+
+
 def whole_months(start: date, end: date) -> bool:
     """A period from the first of a month to the last of a month (``kpi_cell`` answers it)."""
     return start.day == 1 and end.day == calendar.monthrange(end.year, end.month)[1]
@@ -220,10 +240,9 @@ def moves(key: Key, n: int, start: str, stop: str | None) -> list[tuple[tuple[st
     was closed. (``end`` items are read from ``kpi_item`` only, as for ``kpi_cell``.)"""
     if key[5] == "end":
         return []
-    c = cell(key)
-    out = [((*c, span, start[:width]), n) for span, width in SPANS]
+    out = [((*c, span, start[:width]), n) for c in cells(key) for span, width in SPANS]
     if stop is not None:
-        out.extend(((*c, span, stop[:width]), -n) for span, width in SPANS)
+        out.extend(((*c, span, stop[:width]), -n) for c in cells(key) for span, width in SPANS)
     return out
 
 
@@ -286,7 +305,8 @@ class KpiCellProjection:
                     monthly[where] += delta
             for key, (n, _) in now.items():
                 if key[5] != "end":
-                    change[cell(key)] += n
+                    for c in cells(key):
+                        change[c] += n
         if rows and views.is_postgres:  # one statement for the batch's rows
             cur.execute(
                 f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) {_unnest(len(COLUMNS) - 3, 1, 2)}",
@@ -434,6 +454,8 @@ def sum_cells(cur: Any) -> None:
         for span, width in SPANS
         for column, sign in (("recorded_from", ""), ("recorded_to", "-"))
     )
+    for statement in rollups("kpi_cell", CELL_COLUMNS):
+        cur.execute(statement)
     cur.execute(f"DELETE FROM {CLIENTS}")  # noqa: S608 - our names
     cur.execute(
         f"INSERT INTO {CLIENTS} (tenant, client_ref) SELECT tenant, client_ref FROM {TABLE} "  # noqa: S608 - our names
@@ -446,6 +468,32 @@ def sum_cells(cur: Any) -> None:
         f"SELECT {', '.join(BUCKET_COLUMNS)}, SUM(n) FROM ({moved}) AS m "
         f"GROUP BY {', '.join(BUCKET_COLUMNS)} HAVING SUM(n) <> 0"
     )
+    for statement in rollups(BUCKETS, BUCKET_COLUMNS):
+        cur.execute(statement)
+
+
+def rollups(table: str, columns: tuple[str, ...]) -> list[str]:
+    """SQL: the roll-up rows of ``table`` (:func:`cells`) from its own rows, which must be
+    the only ones there (``sum_cells``; ``migrations/0012_kpi_cell_rollups.sql`` is this
+    text for both tables)."""
+    own = "provider <> '*' AND municipality <> '*'"
+    out = []
+    for provider, municipality in (("'*'", "municipality"), ("provider", "'*'"), ("'*'", "'*'")):
+        picked = ", ".join(
+            provider if c == "provider" else municipality if c == "municipality" else c
+            for c in columns
+        )
+        grouped = ", ".join(
+            c
+            for c in columns
+            if not (c == "provider" and provider == "'*'")
+            and not (c == "municipality" and municipality == "'*'")
+        )
+        out.append(
+            f"INSERT INTO {table} ({', '.join(columns)}, n) SELECT {picked}, SUM(n) "  # noqa: S608 - our names
+            f"FROM {table} WHERE {own} GROUP BY {grouped} HAVING SUM(n) <> 0"
+        )
+    return out
 
 
 def _take_back(
@@ -459,7 +507,8 @@ def _take_back(
     """What a ``kpi_item`` row about to be deleted added, taken back: from ``kpi_cell``
     while it is current, from ``kpi_cell_bucket`` its opening (and closing)."""
     if stop is None and key[5] != "end":
-        change[cell(key)] -= n
+        for c in cells(key):
+            change[c] -= n
     for where, delta in moves(key, n, start, stop):
         monthly[where] -= delta
 
@@ -565,11 +614,15 @@ def kpis(
     valid, valid_params = _validity(as_of)
     whole = whole_months(start, end)
     # cells of whole months: the conditions on kpi_cell and kpi_cell_bucket rows
+    # (every provider or municipality: the roll-up rows, ``cells``)
     cells = " AND ".join(
-        [*base, "(ref = '' OR ref <= ?) AND (endd = '' OR endd >= ?)",
+        ["tenant = ?", "product = ?", "provider = ?", "municipality = ?",
+         "(ref = '' OR ref <= ?) AND (endd = '' OR endd >= ?)",
          "(grain = '' OR (pos >= ? AND pos <= ?))"]
     )  # fmt: skip
-    cells_params = [*base_params, last, first, first, last]
+    cells_params = [
+        tenant, product or "", provider or ALL, municipality or ALL, last, first, first, last
+    ]  # fmt: skip
     if as_of is None and whole:
         # now, for whole months: the current cells, summed over cases at month resolution
         grouped = views.query(
@@ -628,7 +681,7 @@ def kpis(
         if measure == "case":
             t.cases += n
         elif measure in spreads:
-            spreads[measure].extend([int(value)] * n)
+            spreads[measure][int(value)] += n
         elif measure == "down":
             t.downs += n
         elif measure == "up":
@@ -643,7 +696,7 @@ def kpis(
             else:
                 t.cost += Decimal(value) * n
         elif measure == "zrm":
-            t.progress[value].extend([int(aux)] * n)
+            t.progress[value][int(aux)] += n
     filters = {
         k: v
         for k, v in (("provider", provider), ("municipality", municipality), ("product", product))
@@ -763,26 +816,28 @@ def _outflow(
     cutoff = _lasting_cutoff(reference, lasting_months)
     the_ends = f"{ends} AND {valid_e} AND e.measure = 'end'"
     rows = views.query(
-        "SELECT e.value, CASE WHEN e.value = '38' OR x.moved = 1 THEN 't' "  # noqa: S608 - fixed fragments, values are parameters
+        # the ends read once (a CTE used twice is computed once), then those of clients
+        # with more than one case joined with the client's other referrals
+        "WITH ends AS (SELECT e.tenant, e.case_id, e.client_ref, e.value, e.aux, e.pos, e.n "  # noqa: S608 - fixed fragments, values are parameters
+        f"FROM {TABLE} e WHERE {the_ends}) "
+        "SELECT e.value, CASE WHEN e.value = '38' OR x.moved = 1 THEN 't' "
         "WHEN x.came_back = 1 THEN 'r' WHEN e.pos <= ? THEN 'l' ELSE 'p' END, "
-        f"CASE WHEN e.pos <= ? THEN 1 ELSE 0 END, SUM(e.n) FROM {TABLE} e LEFT JOIN ("
+        "CASE WHEN e.pos <= ? THEN 1 ELSE 0 END, SUM(e.n) FROM ends e LEFT JOIN ("
         "SELECT e.case_id, "
         "MAX(CASE WHEN r.ref >= e.aux AND r.ref <= e.pos THEN 1 ELSE 0 END) AS moved, "
         f"MAX(CASE WHEN {returned} THEN 1 ELSE 0 END) AS came_back "
-        f"FROM {TABLE} e JOIN {CLIENTS} c ON c.tenant = e.tenant AND c.client_ref = e.client_ref "
+        f"FROM ends e JOIN {CLIENTS} c ON c.tenant = e.tenant AND c.client_ref = e.client_ref "
         f"JOIN {TABLE} r ON r.tenant = e.tenant AND r.product = '' AND r.measure = 'case' "
         f"AND r.client_ref = e.client_ref AND r.case_id <> e.case_id AND {valid_r} "
-        f"WHERE {the_ends} GROUP BY e.case_id"
-        f") AS x ON x.case_id = e.case_id WHERE {the_ends} GROUP BY 1, 2, 3",
+        "GROUP BY e.case_id"
+        ") AS x ON x.case_id = e.case_id GROUP BY 1, 2, 3",
         [
+            *params,
+            *valid_params,
             cutoff,
             cutoff,
             lasting_months,
             lasting_months,
-            *valid_params,
-            *params,
-            *valid_params,
-            *params,
             *valid_params,
         ],
     )

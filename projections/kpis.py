@@ -37,7 +37,6 @@ Definitions (per period ``[period_start, period_end]``, business dates):
 from __future__ import annotations
 
 import math
-import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
@@ -270,12 +269,31 @@ class Kpis(msgspec.Struct, kw_only=True):
     filters: dict[str, str]
 
 
-def _spread(values: list[int]) -> Spread:
-    if not values:
+def _spread(counts: Counter[int]) -> Spread:
+    """Median and p90 (nearest rank) of the values counted in ``counts`` (value -> how
+    often): the same as over the values listed one by one, without listing them (a
+    tenant's year at 100,000 cases counts some 50,000 durations per measure)."""
+    n = sum(counts.values())
+    if not n:
         return Spread(median=None, p90=None, n=0)
-    ordered = sorted(values)
-    p90 = ordered[math.ceil(0.9 * len(ordered)) - 1]  # nearest rank
-    return Spread(median=float(statistics.median(ordered)), p90=float(p90), n=len(ordered))
+    ordered = sorted((v, c) for v, c in counts.items() if c)
+
+    def kth(k: int) -> int:  # the k-th smallest value, from 0
+        seen = 0
+        for value, count in ordered:
+            seen += count
+            if k < seen:
+                return value
+        raise AssertionError("k beyond the counts")
+
+    half = n // 2
+    median = kth(half) if n % 2 else (kth(half - 1) + kth(half)) / 2
+    return Spread(median=float(median), p90=float(kth(math.ceil(0.9 * n) - 1)), n=n)
+
+
+def _mean(counts: Counter[int]) -> float:
+    """The mean of the values counted in ``counts`` (``statistics.mean`` of them listed)."""
+    return sum(v * c for v, c in counts.items()) / sum(counts.values())
 
 
 def _ratio(a: int | float, b: int | float) -> float | None:
@@ -318,26 +336,26 @@ def aggregate(
         reference=(as_of or clock.now()).date(),
     )
     t = Tally(cases=len(scope), outflow=outflow)
-    t.to_intake = [
+    t.to_intake = Counter(
         (s.intake_on - s.referred_on).days
         for s in scope
         if s.intake_on is not None and within(s.intake_on)
-    ]
-    t.to_decision = [
+    )
+    t.to_decision = Counter(
         (s.decided_on - s.referred_on).days
         for s in scope
         if s.decided_on is not None and within(s.decided_on)
-    ]
-    t.to_start = [
+    )
+    t.to_start = Counter(
         (s.started_on - s.decided_on).days  # type: ignore[operator]
         for s in scope
         if within(s.started_on) and s.decided_on is not None
-    ]
-    t.trajectory = [
+    )
+    t.trajectory = Counter(
         (s.ended_on - s.started_on).days  # type: ignore[operator]
         for s in ended
         if s.started_on is not None
-    ]
+    )
     t.downs = sum(1 for s in scope for m in s.moves if m.direction == "down" and within(m.day))
     t.ups = sum(1 for s in scope for m in s.moves if m.direction == "up" and within(m.day))
 
@@ -352,7 +370,7 @@ def aggregate(
     for s in scope:
         for domain, score in s.zrm_last.items():
             if domain in s.zrm_first:
-                t.progress[domain].append(score - s.zrm_first[domain])
+                t.progress[domain][score - s.zrm_first[domain]] += 1
     for s in scope:
         for key, amount in s.cost.items():
             if not first_key <= key <= last_key:  # months overlapping the period ("YYYY-MM")
@@ -409,15 +427,19 @@ class Tally(msgspec.Struct, kw_only=True):
 
     cases: int
     outflow: Outflow
-    to_intake: list[int] = []
-    to_decision: list[int] = []
-    to_start: list[int] = []
-    trajectory: list[int] = []
+    #: durations in days, counted by value (a histogram: median and p90 are exact from it)
+    to_intake: Counter[int] = msgspec.field(default_factory=Counter)
+    to_decision: Counter[int] = msgspec.field(default_factory=Counter)
+    to_start: Counter[int] = msgspec.field(default_factory=Counter)
+    trajectory: Counter[int] = msgspec.field(default_factory=Counter)
     downs: int = 0
     ups: int = 0
     no_shows: int = 0
     contacts: int = 0
-    progress: defaultdict[str, list[int]] = msgspec.field(default_factory=lambda: defaultdict(list))
+    #: ZRM changes per domain, counted by value
+    progress: defaultdict[str, Counter[int]] = msgspec.field(
+        default_factory=lambda: defaultdict(Counter)
+    )
     cost: Decimal = Decimal(0)
     cost_complete: bool = True
 
@@ -433,7 +455,8 @@ def document(
     o = t.outflow
     successful = o.reasons.get("19", 0)
     within_norm = _ratio(
-        sum(1 for d in t.to_decision if d <= decision_within_days), len(t.to_decision)
+        sum(n for d, n in t.to_decision.items() if d <= decision_within_days),
+        sum(t.to_decision.values()),
     )
     return Kpis(
         period_start=start,
@@ -463,7 +486,7 @@ def document(
         afschaling=Rate(count=t.downs, rate=_ratio(t.downs, t.cases)),
         opschaling=Rate(count=t.ups, rate=_ratio(t.ups, t.cases)),
         no_show_rate=_ratio(t.no_shows, t.no_shows + t.contacts),
-        zrm_progress={d: round(statistics.mean(v), 3) for d, v in sorted(t.progress.items())},
+        zrm_progress={d: round(_mean(v), 3) for d, v in sorted(t.progress.items()) if v},
         cost=str(t.cost.quantize(Decimal("0.01"))),
         cost_complete=t.cost_complete,
         filters=filters or {},

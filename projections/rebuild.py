@@ -158,7 +158,8 @@ class TargetViews(ViewStore):
                 self.config.libpq_url,
                 autocommit=True,
                 connect_timeout=3,
-                options=f"-c search_path={self.search_path} -c jit=off",
+                options=f"-c search_path={self.search_path} -c jit=off "
+                "-c plan_cache_mode=force_custom_plan",
             )
         conn = sqlite3.connect(
             self.path or "", timeout=30, isolation_level=None, check_same_thread=False

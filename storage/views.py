@@ -43,7 +43,7 @@ class ViewStore:
             import psycopg
 
             pg = psycopg.connect(self.config.libpq_url, autocommit=True, connect_timeout=3)
-            _no_jit(pg)
+            _session(pg)
             return pg
         conn = sqlite3.connect(
             self.config.sqlite_path, timeout=30, isolation_level=None, check_same_thread=False
@@ -193,9 +193,17 @@ def _statements(text: str) -> list[str]:
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
-def _no_jit(conn: Any) -> None:
-    """PostgreSQL's JIT compiler off for this connection: the read models' queries are
-    short aggregates whose cost estimates pass ``jit_above_cost`` at 100,000 cases, and
-    compiling them took longer than running them (326 of 932 ms for the R-31 outflow
-    query at the large benchmark, EXPLAIN ANALYZE)."""
+def _session(conn: Any) -> None:
+    """How PostgreSQL plans this connection's read-model statements (the large benchmark's
+    KPI queries, docs/performance.md):
+
+    - JIT compilation off: the queries are short aggregates whose cost estimates pass
+      ``jit_above_cost`` at 100,000 cases, and compiling them took longer than running
+      them (326 of 932 ms for the R-31 outflow query, EXPLAIN ANALYZE);
+    - a plan for each execution's own values (``force_custom_plan``): psycopg prepares a
+      statement run five times, and after five more PostgreSQL may keep a generic plan
+      made without the values; for the KPI queries that plan took 1.2-10 s where the
+      custom one takes 35-75 ms (the same queries over HTTP, from the 21st request on).
+      Planning each time costs well under a millisecond."""
     conn.execute("SET jit = off")
+    conn.execute("SET plan_cache_mode = force_custom_plan")

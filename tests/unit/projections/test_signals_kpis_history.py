@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from domain import facts as f
 from domain.case import Case
 from projections.history import history, replay
@@ -157,3 +160,23 @@ def test_replay_shows_each_step_with_its_state_and_decisions() -> None:
     assert steps[-1].decisions[0].rule == "R-16"
     assert "R-20" in steps[2].rules_checked
     assert [s.rule for s in steps[0].signals_opened] == ["R-15", "R-29"]  # due dates ahead
+
+
+@given(st.lists(st.integers(min_value=-400, max_value=4000), max_size=300))
+def test_spread_from_counted_values_equals_the_listed_values_property(values: list[int]) -> None:
+    import math
+    import statistics
+    from collections import Counter
+
+    from projections.kpis import _mean, _spread
+
+    spread = _spread(Counter(values))
+    assert spread.n == len(values)
+    if not values:
+        assert spread.median is None
+        assert spread.p90 is None
+        return
+    ordered = sorted(values)
+    assert spread.median == float(statistics.median(ordered))
+    assert spread.p90 == float(ordered[math.ceil(0.9 * len(ordered)) - 1])
+    assert _mean(Counter(values)) == statistics.mean(values)
