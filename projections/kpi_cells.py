@@ -435,9 +435,10 @@ def _cell_sql() -> str:
 
 
 def sum_cells(cur: Any) -> None:
-    """``kpi_cell`` and ``kpi_cell_bucket`` computed afresh from all the ``kpi_item`` rows, in
-    SQL (the same text on SQLite and PostgreSQL): the sums the runner keeps by adding each
-    batch's changes (:func:`cell`, :func:`moves`), for a rebuild that wrote the rows with
+    """``kpi_cell`` and ``kpi_cell_bucket`` (with their roll-ups, :func:`rollups`) and
+    ``kpi_client`` computed afresh from all the ``kpi_item`` rows, in SQL (the same text on
+    SQLite and PostgreSQL): what the runner keeps by adding each batch's changes
+    (:func:`cells`, :func:`moves`, ``_mark_clients``), for a rebuild that wrote the rows with
     :meth:`KpiCellProjection.write_whole`. Equal to catch-up (the rebuild properties in
     tests/integration/test_projection_runner.py compare every table)."""
     cells = ", ".join(CELL_COLUMNS)
