@@ -56,6 +56,11 @@ KEY_COLUMNS = (
     "measure", "grain", "pos", "ref", "endd", "value", "aux",
 )  # fmt: skip
 COLUMNS = ("case_id", *KEY_COLUMNS, "n", "recorded_from", "recorded_to")
+#: the rows as plain inserts (SQLite, and a rebuild's COPY on PostgreSQL)
+_INSERT_ITEMS = (
+    f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) "  # noqa: S608 - our names
+    f"VALUES ({', '.join('?' * len(COLUMNS))})"
+)
 DATED = ("intake", "decision", "start", "end", "trajectory", "down", "up")
 MONTHLY = ("contacts", "no_shows", "cost")
 
@@ -313,13 +318,7 @@ class KpiCellProjection:
                 _columns(rows),
             )
         elif rows:
-            cur.executemany(
-                views.sql(
-                    f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) "  # noqa: S608
-                    f"VALUES ({', '.join('?' * len(COLUMNS))})"
-                ),
-                rows,
-            )
+            cur.executemany(views.sql(_INSERT_ITEMS), rows)
         gaps = gaps or {}
         redone = [
             (c, gaps[c][1] if c in gaps else h[0][0])
@@ -351,13 +350,7 @@ class KpiCellProjection:
         cell and batch."""
         rows = [row for c, h in histories.items() for row in timeline(c, {}, h)[0]]
         if rows:
-            cur.executemany(
-                views.sql(
-                    f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) "  # noqa: S608 - our names
-                    f"VALUES ({', '.join('?' * len(COLUMNS))})"
-                ),
-                rows,
-            )
+            cur.executemany(views.sql(_INSERT_ITEMS), rows)
 
     def forget(self, cur: Any, views: Any, case_id: str) -> None:
         """Take a case out of the summed cells before its rows are deleted (R-33
@@ -449,19 +442,13 @@ def sum_cells(cur: Any) -> None:
         f"(SELECT {own}, n FROM {TABLE} WHERE recorded_to IS NULL AND measure <> 'end') AS c "
         f"GROUP BY {cells}"
     )
+    for statement in rollups("kpi_cell", CELL_COLUMNS):
+        cur.execute(statement)
     moved = " UNION ALL ".join(
         f"SELECT {own}, '{span}' AS span, substr({column}, 1, {width}) AS bucket, {sign}n AS n "  # noqa: S608 - our names
         f"FROM {TABLE} WHERE measure <> 'end' AND {column} IS NOT NULL"
         for span, width in SPANS
         for column, sign in (("recorded_from", ""), ("recorded_to", "-"))
-    )
-    for statement in rollups("kpi_cell", CELL_COLUMNS):
-        cur.execute(statement)
-    cur.execute(f"DELETE FROM {CLIENTS}")  # noqa: S608 - our names
-    cur.execute(
-        f"INSERT INTO {CLIENTS} (tenant, client_ref) SELECT tenant, client_ref FROM {TABLE} "  # noqa: S608 - our names
-        "WHERE measure = 'case' AND product = '' "
-        "GROUP BY tenant, client_ref HAVING COUNT(DISTINCT case_id) > 1"
     )
     cur.execute(f"DELETE FROM {BUCKETS}")  # noqa: S608 - our names
     cur.execute(
@@ -471,6 +458,12 @@ def sum_cells(cur: Any) -> None:
     )
     for statement in rollups(BUCKETS, BUCKET_COLUMNS):
         cur.execute(statement)
+    cur.execute(f"DELETE FROM {CLIENTS}")  # noqa: S608 - our names
+    cur.execute(
+        f"INSERT INTO {CLIENTS} (tenant, client_ref) SELECT tenant, client_ref FROM {TABLE} "  # noqa: S608 - our names
+        "WHERE measure = 'case' AND product = '' "
+        "GROUP BY tenant, client_ref HAVING COUNT(DISTINCT case_id) > 1"
+    )
 
 
 def rollups(table: str, columns: tuple[str, ...]) -> list[str]:

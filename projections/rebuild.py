@@ -53,7 +53,7 @@ from uuid import UUID
 
 from projections.kpi_cells import sum_cells
 from storage.config import StoreConfig
-from storage.views import MIGRATIONS, ViewStore, _statements, applies
+from storage.views import MIGRATIONS, ViewStore, _statements, applies, session
 
 SCHEMA = "caselog_rebuild"
 _LOCK_ID = 7_231_604_240  # advisory lock: one rebuild at a time (ids 225, 226 are taken)
@@ -155,13 +155,14 @@ class TargetViews(ViewStore):
         if self.is_postgres:
             import psycopg
 
-            return psycopg.connect(
+            pg = psycopg.connect(
                 self.config.libpq_url,
                 autocommit=True,
                 connect_timeout=3,
-                options=f"-c search_path={self.search_path} -c jit=off "
-                "-c plan_cache_mode=force_custom_plan",
+                options=f"-c search_path={self.search_path}",
             )
+            session(pg)  # planned as the live read models' connections are
+            return pg
         conn = sqlite3.connect(
             self.path or "", timeout=30, isolation_level=None, check_same_thread=False
         )

@@ -43,7 +43,7 @@ class ViewStore:
             import psycopg
 
             pg = psycopg.connect(self.config.libpq_url, autocommit=True, connect_timeout=3)
-            _session(pg)
+            session(pg)
             return pg
         conn = sqlite3.connect(
             self.config.sqlite_path, timeout=30, isolation_level=None, check_same_thread=False
@@ -193,7 +193,7 @@ def _statements(text: str) -> list[str]:
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
-def _session(conn: Any) -> None:
+def session(conn: Any) -> None:
     """How PostgreSQL plans this connection's read-model statements (the large benchmark's
     KPI queries, docs/performance.md):
 
