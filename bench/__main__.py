@@ -694,7 +694,8 @@ def run(
                     p.wait(timeout=30)
             from bench import long_cases
 
-            figures.update(long_cases.run(url, writes=long_writes))
+            sized = long_cases.SMOKE_CASES if scale == "smoke" else None
+            figures.update(long_cases.run(url, writes=long_writes, cases_by_size=sized))
             save()
         finally:
             if not keep:

@@ -34,6 +34,10 @@ SIZES = (10, 100, 1_000, 5_000)
 WRITES = 400
 CLIENTS = 8
 CASES = {10: 80, 100: 16, 1_000: 8, 5_000: 8}
+#: ``python -m bench --scale smoke`` (the test that every figure is reported): a case or two
+#: per size, so the 50,000 events of the long cases are not built, imported and projected
+#: for a run that asserts no figure's size
+SMOKE_CASES = {10: 8, 100: 2, 1_000: 1, 5_000: 1}
 
 
 def build_case(app: Any, n_events: int, i: int) -> Any:
@@ -214,12 +218,18 @@ def start_service(url: str, projections: str = "inline") -> tuple[Any, str]:
     return proc, base
 
 
-def run(url: str, writes: int = WRITES, projections: str = "inline") -> dict[str, float]:
-    """Import, serve, measure; the service is stopped afterwards."""
+def run(
+    url: str,
+    writes: int = WRITES,
+    projections: str = "inline",
+    cases_by_size: dict[int, int] | None = None,
+) -> dict[str, float]:
+    """Import (``cases_by_size``, default ``CASES``), serve, measure; the service is stopped
+    afterwards."""
     from bench.__main__ import log, wait_caught_up
 
     log("long cases: importing 10 / 100 / 1,000 / 5,000-event cases")
-    ids = import_long_cases(url)
+    ids = import_long_cases(url, cases_by_size)
     proc, base = start_service(url, projections)
     try:
         if projections == "inline":  # the runner first catches up with the import

@@ -108,12 +108,13 @@ def _scenario(service: Service) -> None:
     assert pending, "killing the whole service left no claim pending in five tries"
 
     retried: dict[str, int] = {}
-    for key in sorted(pending) + sorted(answers):
-        cid, n = sent[key]
-        r = httpx.post(f"{service.url}/v1/cases/{cid}/contacts", json=_body(n),
-                       headers=PROVIDER | {"Idempotency-Key": key}, timeout=10)  # fmt: skip
-        assert r.status_code == 200, (key, r.status_code, r.text)
-        retried[key] = r.json()["version"]
+    with httpx.Client(base_url=service.url, headers=PROVIDER, timeout=10) as client:
+        for key in sorted(pending) + sorted(answers):
+            cid, n = sent[key]
+            r = client.post(f"/v1/cases/{cid}/contacts", json=_body(n),
+                            headers={"Idempotency-Key": key})  # fmt: skip
+            assert r.status_code == 200, (key, r.status_code, r.text)
+            retried[key] = r.json()["version"]
     assert {k: retried[k] for k in answers} == answers
     applied = _applied_versions(service.database_url, cases)
     assert {k: applied[k] for k in retried} == retried

@@ -29,7 +29,7 @@ contact on a random day of February to November 2024 (the cases of the fault tes
 week for 2024): every case then grows inside the same ten months, each month to hundreds of
 contacts, and most contacts are back-dated by months.
 
-``CASELOG_SOAK_SECONDS`` (default 30 per store: the short version in the normal suite) and
+``CASELOG_SOAK_SECONDS`` (default 20 per store: the short version in the normal suite) and
 ``CASELOG_SOAK_CLIENTS`` (default 8) size it; windows are a fifth of the run, at most a
 minute. ``CASELOG_SOAK_REPORT=path`` writes the figures as JSON. The long version, as in
 docs/operations.md: ``CASELOG_SOAK_SECONDS=360 CASELOG_SOAK_CLIENTS=24 pytest -m soak -s``.
@@ -60,7 +60,7 @@ from tests.pgcluster import PrivateCluster
 
 pytestmark = [pytest.mark.soak, pytest.mark.fault]
 
-SECONDS = float(os.environ.get("CASELOG_SOAK_SECONDS", "30"))
+SECONDS = float(os.environ.get("CASELOG_SOAK_SECONDS", "20"))
 CLIENTS = int(os.environ.get("CASELOG_SOAK_CLIENTS", "8"))
 FAULTS = os.environ.get("CASELOG_SOAK_FAULTS", "1") != "0"  # 0: the load alone, to compare
 DATES = os.environ.get("CASELOG_SOAK_DATES", "diary")
