@@ -54,6 +54,9 @@ def test_a_pid_that_is_not_our_runner_is_never_signalled(
 def runner_child(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunnerProcess]:
     monkeypatch.delenv(RUNNER_PID_ENV, raising=False)
     monkeypatch.setenv("CASELOG_DATABASE_URL", database_url)
+    # the store's tables first, as `caselog serve` does before it starts its runner: on
+    # SQLite a test's CaseLog creating them waited for the child's schema lock under load
+    CaseLog(store=store_config(database_url)).close()
     child = RunnerProcess(database_url)
     child.start()
     try:
