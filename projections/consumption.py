@@ -47,6 +47,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from operator import attrgetter
 
 import msgspec
 
@@ -441,7 +442,7 @@ def _fold_month(ctx: _Context, key: str, entries: list[Entry], start: Carry) -> 
     total, sources, unknown = _hourly_amount(ctx, m)
     m.price_source = "mixed" if len(sources) > 1 else next(iter(sources), "none")
     m.amount_due = _amount_due(m, total, sources, unknown)
-    m.decisions.sort(key=lambda d: (d.occurred_on, d.event_version))
+    m.decisions.sort(key=_decision_order)
     return MonthFold(
         key,
         entries,
@@ -505,16 +506,11 @@ def _total_volume(
     the minutes granted and the month's declarable minutes before the rule, and whether it
     cut any."""
     need: dict[tuple[str, int], tuple[int, int]] = {}
-    cut_any = False
-    ordered = sorted(
-        (
-            (i, d)
-            for i, d in enumerate(m.decisions)
-            if d.declarable_minutes and d.counted_minutes is not None
-        ),
-        key=lambda t: (t[1].occurred_on, t[1].event_version),
-    )
-    for i, d in ordered:
+    counted: list[tuple[date, int, int, tuple[str, int], int]] = []
+    decisions = m.decisions
+    for i, d in enumerate(decisions):
+        if not d.declarable_minutes or d.counted_minutes is None:
+            continue
         a = ctx.assignment_on(d.occurred_on)
         if a is None:
             continue
@@ -523,6 +519,15 @@ def _total_volume(
             continue
         key = (a.assignment_number, a.source_version)
         need[key] = (granted, need.get(key, (granted, 0))[1] + d.declarable_minutes)
+        counted.append((d.occurred_on, d.event_version, i, key, granted))
+    if all(used.get(k, 0) + n <= g for k, (g, n) in need.items()):
+        # every minute within every volume: nothing to cut, in whatever order
+        for k, (_, n) in need.items():
+            used[k] = used.get(k, 0) + n
+        return need, False
+    cut_any = False
+    for _, _, i, key, granted in sorted(counted):
+        d = decisions[i]
         allowed = max(0, min(d.declarable_minutes, granted - used.get(key, 0)))
         used[key] = used.get(key, 0) + allowed
         if allowed == d.declarable_minutes:
@@ -568,6 +573,9 @@ def _amount_due(m: MonthConsumption, total: Decimal, used: set[str], unknown: bo
     if used:
         return str(total.quantize(CENT, rounding=ROUND_HALF_UP))
     return "0.00"
+
+
+_decision_order = attrgetter("occurred_on", "event_version")
 
 
 def _fact_order(e: Entry) -> tuple[date, int]:

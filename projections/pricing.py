@@ -12,7 +12,14 @@ from domain.catalogue import Catalogue, Price
 
 def price_on(cat: Catalogue, product: str, day: date) -> tuple[Price | None, str]:
     """The price of ``product`` on ``day`` and where it came from (``catalogue`` /
-    ``example`` / ``none``)."""
+    ``example`` / ``none``); remembered by the catalogue."""
+    known = cat.prices.get((product, day))
+    if known is None:
+        known = cat.prices[(product, day)] = _price_on(cat, product, day)
+    return known
+
+
+def _price_on(cat: Catalogue, product: str, day: date) -> tuple[Price | None, str]:
     p = cat.product_any(product)
     if p is not None:
         for version in cat.products:

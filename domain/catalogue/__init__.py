@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -148,7 +148,11 @@ class Targeting(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     source: str
 
 
-class Catalogue(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class Catalogue(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, dict=True):
+    """A tenant's contract catalogue (immutable). ``dict=True`` only to hold lookups computed
+    on first use (``_by_code``, ``prices``): they are not fields, so they are never encoded,
+    compared or replaced with the catalogue."""
+
     tenant: str
     version: str
     municipalities: list[str]
@@ -180,9 +184,22 @@ class Catalogue(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
         mine = {product: prices for (t, product), prices in tariffs.items() if t == self.tenant}
         return msgspec.structs.replace(self, example_prices=mine)
 
+    @cached_property
+    def _by_code(self) -> dict[str, list[Product]]:
+        out: dict[str, list[Product]] = {}
+        for p in self.products:
+            out.setdefault(p.code, []).append(p)
+        return out
+
+    @cached_property
+    def prices(self) -> dict[tuple[str, date], tuple[Price | None, str]]:
+        """``projections.pricing.price_on`` by (product, day), filled on first use (a fold
+        asks it for every declarable fact)."""
+        return {}
+
     def product(self, code: str, on: date) -> Product:
         """The product ``code`` in force on ``on``; refused when unknown or not valid then."""
-        versions = [p for p in self.products if p.code == code]
+        versions = self._by_code.get(code, [])
         if not versions:
             raise RuleViolation("C-03", f"product {code!r} is not in the {self.tenant} catalogue")
         for p in versions:
@@ -194,7 +211,7 @@ class Catalogue(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
 
     def product_any(self, code: str) -> Product | None:
         """The latest entry for ``code`` regardless of date (for classification only)."""
-        versions = [p for p in self.products if p.code == code]
+        versions = self._by_code.get(code)
         return versions[-1] if versions else None
 
     def gemeentecode(self, municipality: str) -> str | None:
