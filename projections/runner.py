@@ -240,8 +240,12 @@ def _rows_into(
 
 
 def _instant(value: datetime) -> str:
-    """Recorded instants as sortable UTC text (same on SQLite and PostgreSQL)."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Recorded instants as sortable UTC text (same on SQLite and PostgreSQL):
+    ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (``isoformat``: a rebuild formats every version's
+    instant, and ``strftime`` took 6% of it)."""
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from datetime import date
 from decimal import Decimal
 from functools import cache, cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import msgspec
 
@@ -241,7 +241,17 @@ class Catalogue(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
         return next((c for c in self.caps if c.valid_on(day)), None)
 
     def settlement_on(self, day: date) -> SettlementRule | None:
-        return next((s for s in self.settlements if s.valid_on(day)), None)
+        found = self._settlements.get(day, self)
+        if found is self:
+            found = self._settlements[day] = next(
+                (s for s in self.settlements if s.valid_on(day)), None
+            )
+        return cast("SettlementRule | None", found)
+
+    @cached_property
+    def _settlements(self) -> dict[date, object]:
+        """``settlement_on`` by day, filled on first use (billing asks it for every period)."""
+        return {}
 
 
 class CatalogueError(Exception):
