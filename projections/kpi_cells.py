@@ -198,11 +198,17 @@ def cell(key: Key) -> tuple[str, ...]:
     becomes its month, and a referral or end day its month, kept only when it lies on the
     other side of the item's month (for ``case`` and ``zrm``: always). Exact for periods of
     whole months: a case referred in a month is referred by the period's end when that
-    month is, and likewise for ends and the period's start."""
+    month is, and likewise for ends and the period's start.
+
+    An ``end`` keeps its day (R-31: whether its window has passed is a matter of days) and
+    drops the referral day in ``aux`` (only the ends of clients with more than one case
+    need it, and those are read from ``kpi_item``)."""
     tenant, provider, municipality, _, product, measure, grain, pos, ref, endd, value, aux = key
     month = pos[:7] if grain else ""
     ref = ref[:7] if ref and (not month or ref[:7] > month) else ""
     endd = endd[:7] if endd and (not month or endd[:7] < month) else ""
+    if measure == "end":
+        return (tenant, provider, municipality, product, measure, "d", pos, ref, endd, value, "")
     return (tenant, provider, municipality, product, measure, "m" if grain else "", month,
             ref, endd, value, aux)  # fmt: skip
 
@@ -244,7 +250,7 @@ SPANS = (("m", 7), ("d", 10))
 def moves(key: Key, n: int, start: str, stop: str | None) -> list[tuple[tuple[str, ...], int]]:
     """What one ``kpi_item`` row adds to ``kpi_cell_bucket``: +n to its cell in the month
     and in the day it was recorded from and, once closed, -n in the month and the day it
-    was closed. (``end`` items are read from ``kpi_item`` only, as for ``kpi_cell``.)"""
+    was closed. (Not for ``end`` items: as of an instant, ends are read from ``kpi_item``.)"""
     if key[5] == "end":
         return []
     out = [((*c, span, start[:width]), n) for c in cells(key) for span, width in SPANS]
@@ -311,9 +317,8 @@ class KpiCellProjection:
                 for where, delta in moves(row[1:13], row[13], row[14], row[15]):
                     monthly[where] += delta
             for key, (n, _) in now.items():
-                if key[5] != "end":
-                    for c in cells(key):
-                        change[c] += n
+                for c in cells(key):
+                    change[c] += n
         if rows and views.is_postgres:  # one statement for the batch's rows
             cur.execute(
                 f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) {_unnest(len(COLUMNS) - 3, 1, 2)}",
@@ -414,17 +419,17 @@ def _mark_clients(cur: Any, views: Any, histories: dict[str, list[tuple[str, Ite
 
 def _cell_sql() -> str:
     """SQL: :func:`cell` of a ``kpi_item`` row, as the columns of ``CELL_COLUMNS``."""
-    month = "CASE WHEN grain <> '' THEN substr(pos, 1, 7) ELSE '' END"
+    month = "CASE WHEN measure = 'end' THEN pos WHEN grain <> '' THEN substr(pos, 1, 7) ELSE '' END"
     return ", ".join(
         [
             "tenant", "provider", "municipality", "product", "measure",
-            "CASE WHEN grain <> '' THEN 'm' ELSE '' END AS grain",
+            "CASE WHEN measure = 'end' THEN 'd' WHEN grain <> '' THEN 'm' ELSE '' END AS grain",
             f"{month} AS pos",
             "CASE WHEN ref <> '' AND (grain = '' OR substr(ref, 1, 7) > substr(pos, 1, 7)) "
             "THEN substr(ref, 1, 7) ELSE '' END AS ref",
             "CASE WHEN endd <> '' AND (grain = '' OR substr(endd, 1, 7) < substr(pos, 1, 7)) "
             "THEN substr(endd, 1, 7) ELSE '' END AS endd",
-            "value", "aux",
+            "value", "CASE WHEN measure = 'end' THEN '' ELSE aux END AS aux",
         ]
     )  # fmt: skip
 
@@ -441,7 +446,7 @@ def sum_cells(cur: Any) -> None:
     cur.execute("DELETE FROM kpi_cell")
     cur.execute(
         f"INSERT INTO kpi_cell ({cells}, n) SELECT {cells}, SUM(n) FROM "  # noqa: S608 - our names
-        f"(SELECT {own}, n FROM {TABLE} WHERE recorded_to IS NULL AND measure <> 'end') AS c "
+        f"(SELECT {own}, n FROM {TABLE} WHERE recorded_to IS NULL) AS c "
         f"GROUP BY {cells}"
     )
     for statement in rollups("kpi_cell", CELL_COLUMNS):
@@ -468,11 +473,24 @@ def sum_cells(cur: Any) -> None:
     )
 
 
-def rollups(table: str, columns: tuple[str, ...]) -> list[str]:
-    """SQL: the roll-up rows of ``table`` (:func:`cells`) from its own rows, which must be
-    the only ones there (``sum_cells``; ``migrations/0012_kpi_cell_rollups.sql`` is this
-    text for both tables)."""
-    own = "provider <> '*' AND municipality <> '*'"
+def end_cells() -> list[str]:
+    """SQL: the ``end`` rows of ``kpi_cell`` (:func:`cell`, one per reason and day) and
+    their roll-ups, from the current ``kpi_item`` rows, for a ``kpi_cell`` that has none
+    (``migrations/0013_kpi_end_cells.sql`` is this text)."""
+    cells = ", ".join(CELL_COLUMNS)
+    return [
+        f"INSERT INTO kpi_cell ({cells}, n) SELECT {cells}, SUM(n) FROM "  # noqa: S608 - our names
+        f"(SELECT {_cell_sql()}, n FROM {TABLE} WHERE recorded_to IS NULL "
+        f"AND measure = 'end') AS c GROUP BY {cells}",
+        *rollups("kpi_cell", CELL_COLUMNS, "measure = 'end'"),
+    ]
+
+
+def rollups(table: str, columns: tuple[str, ...], only: str = "") -> list[str]:
+    """SQL: the roll-up rows of ``table`` (:func:`cells`) from its own rows (those matching
+    ``only``, when given), which must be the only ones there (``sum_cells``;
+    ``migrations/0012_kpi_cell_rollups.sql`` is this text for both tables)."""
+    own = "provider <> '*' AND municipality <> '*'" + (f" AND {only}" if only else "")
     out = []
     for provider, municipality in (("'*'", "municipality"), ("provider", "'*'"), ("'*'", "'*'")):
         picked = ", ".join(
@@ -502,7 +520,7 @@ def _take_back(
 ) -> None:
     """What a ``kpi_item`` row about to be deleted added, taken back: from ``kpi_cell``
     while it is current, from ``kpi_cell_bucket`` its opening (and closing)."""
-    if stop is None and key[5] != "end":
+    if stop is None:
         for c in cells(key):
             change[c] -= n
     for where, delta in moves(key, n, start, stop):
@@ -630,7 +648,7 @@ def kpis(
         # now, for whole months: the current cells, summed over cases at month resolution
         grouped = views.query(
             f"SELECT measure, value, aux, SUM(n) FROM kpi_cell WHERE {cells} "  # noqa: S608 - fixed fragments, values are parameters
-            "GROUP BY measure, value, aux",
+            "AND measure <> 'end' GROUP BY measure, value, aux",
             cells_params,
         )
     elif as_of is not None and whole and buckets:
@@ -671,7 +689,13 @@ def kpis(
     # index on the ends' days (kpi_item_end) can range over it
     ends += " AND e.pos >= ? AND e.pos <= ?"
     ends_params = [*ends_params, start.isoformat(), end.isoformat()]
-    outflow = _outflow(views, ends, ends_params, as_of, lasting_months, reference)
+    if as_of is None and whole:
+        # now, for whole months: the ends counted per day in kpi_cell, and only those of
+        # clients with more than one case read one by one
+        ends_cells = [*cells_params[:6], start.isoformat(), end.isoformat()]
+        outflow = _outflow_now(views, ends_cells, ends, ends_params, lasting_months, reference)
+    else:
+        outflow = _outflow(views, ends, ends_params, as_of, lasting_months, reference)
     t = Tally(cases=0, outflow=outflow)
     spreads = {
         "intake": t.to_intake,
@@ -856,6 +880,67 @@ def _outflow(
             out.lasting += n
         elif kind == "p":
             out.pending += n
+    return out
+
+
+def _outflow_now(
+    views: Any,
+    cells_params: list[Any],
+    ends: str,
+    params: list[Any],
+    lasting_months: int,
+    reference: date,
+) -> Outflow:
+    """:func:`_outflow` now, for whole months, without reading every end: the ends per
+    reason and day from ``kpi_cell`` (a few thousand rows for a tenant's year where there
+    are some 50,000 ends), each classified as if the client had no other case (reason 38 a
+    transfer, else lasting once its window has passed, else pending); then the ends of
+    clients with more than one case (``kpi_client``) that another referral makes a transfer
+    or a return are read from ``kpi_item`` and moved to that class. Equal to
+    :func:`_outflow` (the property in tests/integration/test_kpi_cells.py)."""
+    cutoff = _lasting_cutoff(reference, lasting_months)
+    out = Outflow()
+    for reason, passed, total in views.query(
+        "SELECT value, CASE WHEN pos <= ? THEN 1 ELSE 0 END, SUM(n) FROM kpi_cell "
+        "WHERE tenant = ? AND product = ? AND provider = ? AND municipality = ? "
+        "AND (ref = '' OR ref <= ?) AND (endd = '' OR endd >= ?) "
+        "AND measure = 'end' AND grain = 'd' AND pos >= ? AND pos <= ? GROUP BY 1, 2",
+        [cutoff, *cells_params],
+    ):
+        n = int(total)
+        out.count += n
+        out.reasons[reason] += n
+        out.window_passed += int(passed) * n
+        if reason == "38":
+            out.transfers += n
+        elif passed:
+            out.lasting += n
+        else:
+            out.pending += n
+    returned = returned_within("r.ref", "e.pos")
+    for kind, passed, total in views.query(
+        "WITH ends AS (SELECT e.tenant, e.case_id, e.client_ref, e.aux, e.pos, e.n "  # noqa: S608 - fixed fragments, values are parameters
+        f"FROM {CLIENTS} c JOIN {TABLE} e ON e.tenant = c.tenant "
+        "AND e.client_ref = c.client_ref AND e.measure = 'end' AND e.recorded_to IS NULL "
+        f"WHERE c.tenant = ? AND {ends} AND e.value <> '38') "
+        "SELECT CASE WHEN x.moved = 1 THEN 't' ELSE 'r' END, "
+        "CASE WHEN e.pos <= ? THEN 1 ELSE 0 END, SUM(e.n) FROM ends e JOIN ("
+        "SELECT e.case_id, "
+        "MAX(CASE WHEN r.ref >= e.aux AND r.ref <= e.pos THEN 1 ELSE 0 END) AS moved, "
+        f"MAX(CASE WHEN {returned} THEN 1 ELSE 0 END) AS came_back "
+        f"FROM ends e JOIN {TABLE} r ON r.tenant = e.tenant AND r.product = '' "
+        "AND r.measure = 'case' AND r.client_ref = e.client_ref AND r.case_id <> e.case_id "
+        "AND r.recorded_to IS NULL GROUP BY e.case_id"
+        ") AS x ON x.case_id = e.case_id WHERE x.moved = 1 OR x.came_back = 1 GROUP BY 1, 2",
+        [params[0], *params, cutoff, lasting_months, lasting_months],
+    ):
+        n = int(total)
+        if kind == "t":
+            out.transfers += n
+        if passed:
+            out.lasting -= n
+        else:
+            out.pending -= n
     return out
 
 

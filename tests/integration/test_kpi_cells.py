@@ -20,7 +20,7 @@ from domain import clock
 from domain import facts as f
 from domain.case import Case
 from projections import kpi_cells
-from projections.kpi_cells import KEY_COLUMNS, KpiCellProjection, moves, rollups
+from projections.kpi_cells import KEY_COLUMNS, KpiCellProjection, end_cells, moves, rollups
 from projections.kpi_cells import cells as cells_of
 from projections.kpis import Kpis
 from projections.queries import kpis, kpis_replayed
@@ -180,13 +180,13 @@ def test_catch_up_equals_rebuild_for_the_bitemporal_rows_and_the_current_cells(
     buckets = sorted(runner.views.query(BUCKETS))
     assert any(r[-1] is not None for r in items)  # versions were closed
     # then the current cells are the current rows summed over the cases of each cell, at
-    # month resolution
+    # month resolution (the ends at day resolution, R-31)
     summed: Counter[tuple[str, ...]] = Counter()
     for *key, n in runner.views.query(ITEMS_NOW):
-        if key[5] != "end":
-            for c in cells_of(tuple(key)):  # type: ignore[arg-type]
-                summed[c] += n
+        for c in cells_of(tuple(key)):  # type: ignore[arg-type]
+            summed[c] += n
     assert cells == sorted((*key, n) for key, n in summed.items())
+    assert any(c[4] == "end" and len(c[6]) == 10 for c in cells)
     # and the cells per recorded month are the rows' openings and closings, month by month
     assert len({r[12] for r in buckets if r[11] == "m"}) > 1
     assert buckets == buckets_from_items(runner)
@@ -203,6 +203,13 @@ def test_catch_up_equals_rebuild_for_the_bitemporal_rows_and_the_current_cells(
                 if "kpi_cell_bucket" in statement:  # 0012: kpi_cell has its roll-ups
                     cur.execute(statement)
     assert sorted(runner.views.query(BUCKETS)) == buckets
+    # and the migration that adds the end cells to a database without them fills them the same
+    with runner.views.transaction() as cur:
+        cur.execute("DELETE FROM kpi_cell WHERE measure = 'end'")
+        for statement in _statements((MIGRATIONS / "0013_kpi_end_cells.sql").read_text()):
+            if statement.startswith("INSERT"):
+                cur.execute(statement)
+    assert sorted(runner.views.query(CELLS)) == cells
 
 
 def test_as_of_every_recorded_instant_and_month_turn_the_buckets_equal_the_valid_rows(
@@ -347,12 +354,11 @@ def test_a_long_history_in_one_batch_leaves_a_gap_answered_from_the_summaries(
 
 
 def cells_from_items(runner: ProjectionRunner) -> list[tuple[object, ...]]:
-    """kpi_cell by its definition: the current rows summed per cell (``end`` left out)."""
+    """kpi_cell by its definition: the current rows summed per cell (ends per day)."""
     summed: Counter[tuple[str, ...]] = Counter()
     for *key, n in runner.views.query(ITEMS_NOW):
-        if key[5] != "end":
-            for c in cells_of(tuple(key)):  # type: ignore[arg-type]
-                summed[c] += n
+        for c in cells_of(tuple(key)):  # type: ignore[arg-type]
+            summed[c] += n
     return sorted((*key, n) for key, n in summed.items() if n)
 
 
@@ -379,6 +385,11 @@ def test_a_destroyed_case_leaves_the_summed_cells_R33(store: CaseLog) -> None:
             "GROUP BY tenant, client_ref HAVING COUNT(DISTINCT case_id) > 1"
         )
     )
+
+
+def test_the_end_cells_migration_is_the_text_of_the_code() -> None:
+    text = (MIGRATIONS / "0013_kpi_end_cells.sql").read_text()
+    assert [s for s in _statements(text) if s.startswith("INSERT")] == end_cells()
 
 
 def test_the_roll_up_migration_is_the_roll_up_text_of_the_code() -> None:
