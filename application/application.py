@@ -83,7 +83,7 @@ class CaseLog(CaseStore):
                 load=self._load,
                 check_scope=self._check_scope,
                 catalogue=self.catalogue,
-                save=self.save,
+                save=self.save_grouped,
                 retry=self._attempt,
                 turns=turns,
                 decode=self.decode_stored if turns is not None else None,

@@ -16,6 +16,7 @@ What the rest of the code may use: :class:`CaseStore`'s public methods, :func:`f
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, ClassVar, Protocol, cast
 from uuid import UUID
@@ -26,6 +27,7 @@ from eventsourcing.persistence import RecordConflictError
 from domain.case import Case
 from storage.config import StoreConfig
 from storage.mapper import MsgspecMapper
+from storage.snapshot_writer import SnapshotWriter
 
 __all__ = [
     "AggregateNotFoundError",
@@ -77,6 +79,11 @@ def fresh_copy(case: Any) -> Any:
     return new
 
 
+def snapshot_offset(case_id: UUID, interval: int) -> int:
+    """A case's own shift of its snapshot steps (0 to ``interval`` - 1, from its id)."""
+    return case_id.int % interval
+
+
 def snapshot_step(interval: int, version: int) -> int:
     """Versions between snapshots of a case at ``version``: ``interval`` up to ten times
     it, then ``interval`` doubled each time the case doubles (a tenth to a twentieth of
@@ -104,6 +111,31 @@ class CaseStore(Application[UUID]):
         super().__init__(settings)
         if own_schema:
             self._create_pg_tables()
+        #: the group committer's saves hand their snapshots to a thread of their own
+        #: (``save_grouped``, ``storage.snapshot_writer``)
+        self._snapshot_writer: SnapshotWriter | None = None
+        self._grouped = threading.local()
+
+    def save_grouped(self, *cases: Case) -> Any:
+        """``save``, with the snapshots it takes written by the snapshot writer thread, not
+        in this call: the group committer's save, which every waiting request is behind."""
+        if self.snapshots is not None and self._snapshot_writer is None:
+            self._snapshot_writer = SnapshotWriter(self.snapshots.put)
+        self._grouped.on = True
+        try:
+            return self.save(*cases)
+        finally:
+            self._grouped.on = False
+
+    def flush_snapshots(self) -> None:
+        """Wait until the snapshots of the group committer's saves are written."""
+        if self._snapshot_writer is not None:
+            self._snapshot_writer.flush()
+
+    def close(self) -> None:
+        if self._snapshot_writer is not None:
+            self._snapshot_writer.close()
+        super().close()
 
     def construct_mapper(self) -> MsgspecMapper:
         return MsgspecMapper(compressor=self.factory.compressor(), cipher=self.factory.cipher())
@@ -296,21 +328,35 @@ class CaseStore(Application[UUID]):
         a multiple of the interval. The library's default reloads the case from the store
         at that version first (a snapshot decode plus up to 100 events replayed with the
         slow projector) inside the writer's batch: a cost that grew with the case. The
-        step between snapshots grows with the case (``snapshot_step``)."""
+        step between snapshots grows with the case (``snapshot_step``), and each case's
+        steps are shifted by an offset of its own (``snapshot_offset``): cases written at
+        the same pace (an import, a load test) would otherwise all be snapshotted in the
+        same few batches."""
         interval = self.snapshotting_intervals.get(Case)
         if self.snapshots is None or not interval:
             return
+        bulk = getattr(self._grouped, "bulk", False)  # an import: every case long enough
         crossed = {
             e.originator_id
             for e in processing_event.events
-            if e.originator_version % snapshot_step(interval, e.originator_version) == 0
+            if e.originator_version >= interval
+            and (
+                bulk
+                or (e.originator_version + snapshot_offset(e.originator_id, interval))
+                % snapshot_step(interval, e.originator_version)
+                == 0
+            )
         }
         snapshots = [
             Case.Snapshot.take(case)
             for case_id, case in processing_event.aggregates.items()
             if case_id in crossed and isinstance(case, Case)
         ]
-        if snapshots:
+        if not snapshots:
+            return
+        if self._snapshot_writer is not None and getattr(self._grouped, "on", False):
+            self._snapshot_writer.submit(snapshots)
+        else:
             self.snapshots.put(snapshots)
 
     def save_in_bulk(self, batch: list[Case]) -> int:
@@ -319,8 +365,12 @@ class CaseStore(Application[UUID]):
         count = sum(len(c.pending_events) for c in batch)
         if self.store.kind == "postgres":
             self._copy_batch(batch)
-        else:
-            self.save(*batch)
+        else:  # every case long enough snapshotted, as by _copy_batch
+            self._grouped.bulk = True
+            try:
+                self.save(*batch)
+            finally:
+                self._grouped.bulk = False
         return count
 
     def _copy_batch(self, batch: list[Case]) -> None:
@@ -355,6 +405,7 @@ class CaseStore(Application[UUID]):
         """Delete a case's stored events and snapshots (R-33 destruction, nothing else);
         (events, snapshots) deleted. The log keeps no trace of the case's rows."""
         postgres = self.store.kind == "postgres"
+        self.flush_snapshots()  # none of its snapshots written after its rows are gone
         events = _delete_stored(self.recorder, case_id, postgres)
         snapshots = (
             _delete_stored(self.snapshots.recorder, case_id, postgres) if self.snapshots else 0
