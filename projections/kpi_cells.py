@@ -181,7 +181,11 @@ def timeline(
     the instant each became valid."""
     rows: list[tuple[Any, ...]] = []
     valid = dict(prior)
+    last: Items | None = None
     for instant, now in versions:
+        if now is last:  # a version that changed no item (``items_after`` kept them)
+            continue
+        last = now
         for key, (n, since) in list(valid.items()):
             if now.get(key) != n:
                 rows.append((case_id, *key, n, since, instant))
