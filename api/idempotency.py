@@ -36,7 +36,7 @@ from typing import Any
 
 import msgspec
 
-from application.group_commit import drain
+from storage.batches import drain
 from storage.views import ViewStore
 
 PENDING = 0

@@ -53,6 +53,7 @@ from domain.catalogue import Catalogue
 from domain.errors import AlreadyApplied, VersionMismatch
 from domain.state import CaseState
 from domain.values import Actor
+from storage.batches import drain
 from storage.eventstore import RecordConflictError
 
 Command = Callable[[Case, Catalogue], None]
@@ -88,27 +89,6 @@ def _settle(future: asyncio.Future[None]) -> None:
 
 class Tainted(Exception):
     """A command failed half-way; its case is left out of the batch."""
-
-
-def drain(source: queue.SimpleQueue[Any], limit: int, run: Callable[[list[Any]], None]) -> None:
-    """A writer thread's loop: wait for an item, take everything else waiting (up to
-    ``limit``) and ``run`` it as one batch; ``None`` in the queue ends the loop after the
-    items before it ran."""
-    while True:
-        item = source.get()
-        if item is None:
-            return
-        batch = [item]
-        while len(batch) < limit:
-            try:
-                nxt = source.get_nowait()
-            except queue.Empty:
-                break
-            if nxt is None:
-                run(batch)
-                return
-            batch.append(nxt)
-        run(batch)
 
 
 class GroupCommitter:

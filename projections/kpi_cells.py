@@ -843,9 +843,11 @@ def _outflow(
     query (``bench``, large scale, docs/performance.md)."""
     valid_r, valid_params = _validity(as_of, "r.")
     valid_e, _ = _validity(as_of, "e.")
-    returned = returned_within("r.ref", "e.pos")
     cutoff = _lasting_cutoff(reference, lasting_months)
     the_ends = f"{ends} AND {valid_e} AND e.measure = 'end'"
+    others = _others(
+        f"JOIN {CLIENTS} c ON c.tenant = e.tenant AND c.client_ref = e.client_ref", valid_r
+    )
     rows = views.query(
         # the ends read once (a CTE used twice is computed once), then those of clients
         # with more than one case joined with the client's other referrals
@@ -853,15 +855,8 @@ def _outflow(
         f"FROM {TABLE} e WHERE {the_ends}) "
         "SELECT e.value, CASE WHEN e.value = '38' OR x.moved = 1 THEN 't' "
         "WHEN x.came_back = 1 THEN 'r' WHEN e.pos <= ? THEN 'l' ELSE 'p' END, "
-        "CASE WHEN e.pos <= ? THEN 1 ELSE 0 END, SUM(e.n) FROM ends e LEFT JOIN ("
-        "SELECT e.case_id, "
-        "MAX(CASE WHEN r.ref >= e.aux AND r.ref <= e.pos THEN 1 ELSE 0 END) AS moved, "
-        f"MAX(CASE WHEN {returned} THEN 1 ELSE 0 END) AS came_back "
-        f"FROM ends e JOIN {CLIENTS} c ON c.tenant = e.tenant AND c.client_ref = e.client_ref "
-        f"JOIN {TABLE} r ON r.tenant = e.tenant AND r.product = '' AND r.measure = 'case' "
-        f"AND r.client_ref = e.client_ref AND r.case_id <> e.case_id AND {valid_r} "
-        "GROUP BY e.case_id"
-        ") AS x ON x.case_id = e.case_id GROUP BY 1, 2, 3",
+        f"CASE WHEN e.pos <= ? THEN 1 ELSE 0 END, SUM(e.n) FROM ends e LEFT JOIN ({others}) "
+        "AS x ON x.case_id = e.case_id GROUP BY 1, 2, 3",
         [
             *params,
             *valid_params,
@@ -885,6 +880,22 @@ def _outflow(
         elif kind == "p":
             out.pending += n
     return out
+
+
+def _others(clients: str, valid_r: str) -> str:
+    """SQL: per end of the CTE ``ends`` (joined with ``clients`` first, when given), whether
+    another referral of its client was dated while the case ran (``moved``: a transfer) or
+    came back within the R-31 window (``came_back``; the window in months twice, ``?``),
+    among the ``case`` rows ``r`` valid as ``valid_r`` says."""
+    returned = returned_within("r.ref", "e.pos")
+    return (
+        "SELECT e.case_id, "  # noqa: S608 - fixed fragments, values are parameters
+        "MAX(CASE WHEN r.ref >= e.aux AND r.ref <= e.pos THEN 1 ELSE 0 END) AS moved, "
+        f"MAX(CASE WHEN {returned} THEN 1 ELSE 0 END) AS came_back "
+        f"FROM ends e {clients} JOIN {TABLE} r ON r.tenant = e.tenant AND r.product = '' "
+        "AND r.measure = 'case' AND r.client_ref = e.client_ref AND r.case_id <> e.case_id "
+        f"AND {valid_r} GROUP BY e.case_id"
+    )
 
 
 def _outflow_now(
@@ -921,21 +932,15 @@ def _outflow_now(
             out.lasting += n
         else:
             out.pending += n
-    returned = returned_within("r.ref", "e.pos")
+    others = _others("", "r.recorded_to IS NULL")
     for kind, passed, total in views.query(
         "WITH ends AS (SELECT e.tenant, e.case_id, e.client_ref, e.aux, e.pos, e.n "  # noqa: S608 - fixed fragments, values are parameters
         f"FROM {CLIENTS} c JOIN {TABLE} e ON e.tenant = c.tenant "
         "AND e.client_ref = c.client_ref AND e.measure = 'end' AND e.recorded_to IS NULL "
         f"WHERE c.tenant = ? AND {ends} AND e.value <> '38') "
         "SELECT CASE WHEN x.moved = 1 THEN 't' ELSE 'r' END, "
-        "CASE WHEN e.pos <= ? THEN 1 ELSE 0 END, SUM(e.n) FROM ends e JOIN ("
-        "SELECT e.case_id, "
-        "MAX(CASE WHEN r.ref >= e.aux AND r.ref <= e.pos THEN 1 ELSE 0 END) AS moved, "
-        f"MAX(CASE WHEN {returned} THEN 1 ELSE 0 END) AS came_back "
-        f"FROM ends e JOIN {TABLE} r ON r.tenant = e.tenant AND r.product = '' "
-        "AND r.measure = 'case' AND r.client_ref = e.client_ref AND r.case_id <> e.case_id "
-        "AND r.recorded_to IS NULL GROUP BY e.case_id"
-        ") AS x ON x.case_id = e.case_id WHERE x.moved = 1 OR x.came_back = 1 GROUP BY 1, 2",
+        f"CASE WHEN e.pos <= ? THEN 1 ELSE 0 END, SUM(e.n) FROM ends e JOIN ({others}) "
+        "AS x ON x.case_id = e.case_id WHERE x.moved = 1 OR x.came_back = 1 GROUP BY 1, 2",
         [params[0], *params, cutoff, lasting_months, lasting_months],
     ):
         n = int(total)

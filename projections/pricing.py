@@ -13,9 +13,9 @@ from domain.catalogue import Catalogue, Price
 def price_on(cat: Catalogue, product: str, day: date) -> tuple[Price | None, str]:
     """The price of ``product`` on ``day`` and where it came from (``catalogue`` /
     ``example`` / ``none``); remembered by the catalogue."""
-    known = cat.prices.get((product, day))
+    known = cat.known_prices.get((product, day))
     if known is None:
-        known = cat.prices[(product, day)] = _price_on(cat, product, day)
+        known = cat.known_prices[(product, day)] = _price_on(cat, product, day)
     return known
 
 

@@ -114,18 +114,19 @@ class CaseStore(Application[UUID]):
         #: the group committer's saves hand their snapshots to a thread of their own
         #: (``save_grouped``, ``storage.snapshot_writer``)
         self._snapshot_writer: SnapshotWriter | None = None
-        self._grouped = threading.local()
+        #: what the save running on this thread is (``grouped``, ``bulk``)
+        self._saving = threading.local()
 
     def save_grouped(self, *cases: Case) -> Any:
         """``save``, with the snapshots it takes written by the snapshot writer thread, not
         in this call: the group committer's save, which every waiting request is behind."""
         if self.snapshots is not None and self._snapshot_writer is None:
             self._snapshot_writer = SnapshotWriter(self.snapshots.put)
-        self._grouped.on = True
+        self._saving.grouped = True
         try:
             return self.save(*cases)
         finally:
-            self._grouped.on = False
+            self._saving.grouped = False
 
     def flush_snapshots(self) -> None:
         """Wait until the snapshots of the group committer's saves are written."""
@@ -335,7 +336,7 @@ class CaseStore(Application[UUID]):
         interval = self.snapshotting_intervals.get(Case)
         if self.snapshots is None or not interval:
             return
-        bulk = getattr(self._grouped, "bulk", False)  # an import: every case long enough
+        bulk = getattr(self._saving, "bulk", False)  # an import: every case long enough
         crossed = {
             e.originator_id
             for e in processing_event.events
@@ -354,7 +355,7 @@ class CaseStore(Application[UUID]):
         ]
         if not snapshots:
             return
-        if self._snapshot_writer is not None and getattr(self._grouped, "on", False):
+        if self._snapshot_writer is not None and getattr(self._saving, "grouped", False):
             self._snapshot_writer.submit(snapshots)
         else:
             self.snapshots.put(snapshots)
@@ -366,11 +367,11 @@ class CaseStore(Application[UUID]):
         if self.store.kind == "postgres":
             self._copy_batch(batch)
         else:  # every case long enough snapshotted, as by _copy_batch
-            self._grouped.bulk = True
+            self._saving.bulk = True
             try:
                 self.save(*batch)
             finally:
-                self._grouped.bulk = False
+                self._saving.bulk = False
         return count
 
     def _copy_batch(self, batch: list[Case]) -> None:

@@ -24,7 +24,11 @@ from typing import Any
 
 import structlog
 
+from storage.batches import drain
+
 log = structlog.get_logger("caselog.snapshots")
+#: hand-overs written in one transaction at most
+BATCH = 64
 
 
 class SnapshotWriter:
@@ -56,21 +60,7 @@ class SnapshotWriter:
         self._thread.join(timeout=10)
 
     def _loop(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            batch = [item]
-            while True:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    self._write(batch)
-                    return
-                batch.append(nxt)
-            self._write(batch)
+        drain(self._queue, BATCH, self._write)
 
     def _write(self, batch: list[list[Any]]) -> None:
         snapshots = [s for group in batch for s in group]

@@ -14,7 +14,7 @@ from datetime import date
 from decimal import Decimal
 from functools import cache, cached_property
 from pathlib import Path
-from typing import Literal, cast
+from typing import Literal
 
 import msgspec
 
@@ -150,8 +150,8 @@ class Targeting(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
 
 class Catalogue(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, dict=True):
     """A tenant's contract catalogue (immutable). ``dict=True`` only to hold lookups computed
-    on first use (``_by_code``, ``prices``): they are not fields, so they are never encoded,
-    compared or replaced with the catalogue."""
+    on first use (``_by_code``, ``known_prices``, ``_settlements``): they are not fields, so
+    they are never encoded, compared or replaced with the catalogue."""
 
     tenant: str
     version: str
@@ -192,7 +192,7 @@ class Catalogue(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
         return out
 
     @cached_property
-    def prices(self) -> dict[tuple[str, date], tuple[Price | None, str]]:
+    def known_prices(self) -> dict[tuple[str, date], tuple[Price | None, str]]:
         """``projections.pricing.price_on`` by (product, day), filled on first use (a fold
         asks it for every declarable fact)."""
         return {}
@@ -241,15 +241,12 @@ class Catalogue(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
         return next((c for c in self.caps if c.valid_on(day)), None)
 
     def settlement_on(self, day: date) -> SettlementRule | None:
-        found = self._settlements.get(day, self)
-        if found is self:
-            found = self._settlements[day] = next(
-                (s for s in self.settlements if s.valid_on(day)), None
-            )
-        return cast("SettlementRule | None", found)
+        if day not in self._settlements:
+            self._settlements[day] = next((s for s in self.settlements if s.valid_on(day)), None)
+        return self._settlements[day]
 
     @cached_property
-    def _settlements(self) -> dict[date, object]:
+    def _settlements(self) -> dict[date, SettlementRule | None]:
         """``settlement_on`` by day, filled on first use (billing asks it for every period)."""
         return {}
 
