@@ -56,8 +56,6 @@ from storage.config import StoreConfig
 from storage.views import MIGRATIONS, ViewStore, _statements, applies, session
 
 SCHEMA = "caselog_rebuild"
-#: memory for the sorts and hashes of the final sums and index builds (PostgreSQL, per node)
-FINISH_WORK_MEM = "256MB"
 _LOCK_ID = 7_231_604_240  # advisory lock: one rebuild at a time (ids 225, 226 are taken)
 _SPACE = 1 << 128  # UUIDs, split into ranges
 
@@ -526,11 +524,6 @@ class _PgStore:
     def finish(self, parts: int, by_case: bool) -> None:
         with self.conn.transaction():
             self.conn.execute(f"SET LOCAL search_path = {SCHEMA}")
-            # the sums over every kpi_item row group millions of rows: with the default 4 MB
-            # they were sorted on disk (at 10,000 cases the buckets' sum took 30 of the
-            # rebuild's 74 s); the indexes built after the load sort as much
-            self.conn.execute(f"SET LOCAL work_mem = '{FINISH_WORK_MEM}'")
-            self.conn.execute(f"SET LOCAL maintenance_work_mem = '{FINISH_WORK_MEM}'")
             if by_case and "kpi_cell" in self.tables:
                 sum_cells(self.conn.cursor())
             for table, columns in _summed(self.tables, parts, by_case):
