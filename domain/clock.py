@@ -31,3 +31,13 @@ def recorded_at(instant: datetime) -> Iterator[None]:
         yield
     finally:
         _override.reset(token)
+
+
+def instant_text(value: datetime) -> str:
+    """A recorded instant as sortable UTC text, ``YYYY-MM-DDTHH:MM:SS.ffffffZ``: how the
+    read models store and compare recorded instants (the same on SQLite and PostgreSQL).
+    ``isoformat``, not ``strftime``: a rebuild formats every case version's instant, and
+    ``strftime`` took 6% of it."""
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -32,6 +32,7 @@ from uuid import UUID
 import msgspec
 
 from domain.catalogue import Catalogue
+from domain.clock import instant_text
 from domain.state import Assignment, CaseState, Entry
 from domain.values import Actor
 from projections.consumption import MonthConsumption, MonthFold, consumption, month_bounds
@@ -276,10 +277,6 @@ class DeclarationProjection:
 _line_decoder = msgspec.json.Decoder(DeclarationLine)
 
 
-def _instant(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def lines_for_month(
     views: ViewStore,
     app: CaseReader,
@@ -302,7 +299,7 @@ def lines_for_month(
             scope_params.append(value)
     stale: list[str] = []
     if as_of is not None:
-        cutoff = _instant(as_of)
+        cutoff = instant_text(as_of)
         where.append("s.last_recorded_at <= ?")
         params.append(cutoff)
         stale = [

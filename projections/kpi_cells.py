@@ -46,6 +46,7 @@ from typing import Any
 import msgspec
 
 from domain import clock
+from domain.clock import instant_text
 from projections.kpis import CaseSummary, Kpis, Outflow, Tally, document
 
 TABLE = "kpi_item"
@@ -606,12 +607,6 @@ def _chunks(values: list[str], size: int) -> Iterable[list[str]]:
 # --- the query ------------------------------------------------------------------------------
 
 
-def _instant(value: datetime) -> str:
-    from projections.runner import _instant as as_text
-
-    return as_text(value)
-
-
 def kpis(
     views: Any,
     tenant: str,
@@ -659,7 +654,7 @@ def kpis(
         # as of T, for whole months: the cells' changes recorded in the months before T's
         # and in the days of T's month before T's, plus the item rows opened (+n) and
         # closed (-n) on T's day up to T
-        instant = _instant(as_of)
+        instant = instant_text(as_of)
         month, day = instant[:7], instant[:10]
         before = [*cells_params, month, *cells_params, month, day]
         items_in = f"{condition} AND measure <> 'end'"
@@ -867,6 +862,12 @@ def _outflow(
             *valid_params,
         ],
     )
+    return _counted(rows)
+
+
+def _counted(rows: Iterable[tuple[Any, ...]]) -> Outflow:
+    """The ends of rows (reason, class, window passed, count) counted for R-31; class ``t``
+    transfer, ``r`` return, ``l`` lasting, ``p`` pending."""
     out = Outflow()
     for reason, kind, passed, total in rows:
         n = int(total)
@@ -914,24 +915,16 @@ def _outflow_now(
     or a return are read from ``kpi_item`` and moved to that class. Equal to
     :func:`_outflow` (the property in tests/integration/test_kpi_cells.py)."""
     cutoff = _lasting_cutoff(reference, lasting_months)
-    out = Outflow()
-    for reason, passed, total in views.query(
-        "SELECT value, CASE WHEN pos <= ? THEN 1 ELSE 0 END, SUM(n) FROM kpi_cell "
-        "WHERE tenant = ? AND product = ? AND provider = ? AND municipality = ? "
-        "AND (ref = '' OR ref <= ?) AND (endd = '' OR endd >= ?) "
-        "AND measure = 'end' AND grain = 'd' AND pos >= ? AND pos <= ? GROUP BY 1, 2",
-        [cutoff, *cells_params],
-    ):
-        n = int(total)
-        out.count += n
-        out.reasons[reason] += n
-        out.window_passed += int(passed) * n
-        if reason == "38":
-            out.transfers += n
-        elif passed:
-            out.lasting += n
-        else:
-            out.pending += n
+    out = _counted(
+        views.query(
+            "SELECT value, CASE WHEN value = '38' THEN 't' WHEN pos <= ? THEN 'l' ELSE 'p' END, "
+            "CASE WHEN pos <= ? THEN 1 ELSE 0 END, SUM(n) FROM kpi_cell "
+            "WHERE tenant = ? AND product = ? AND provider = ? AND municipality = ? "
+            "AND (ref = '' OR ref <= ?) AND (endd = '' OR endd >= ?) "
+            "AND measure = 'end' AND grain = 'd' AND pos >= ? AND pos <= ? GROUP BY 1, 2, 3",
+            [cutoff, cutoff, *cells_params],
+        )
+    )
     others = _others("", "r.recorded_to IS NULL")
     for kind, passed, total in views.query(
         "WITH ends AS (SELECT e.tenant, e.case_id, e.client_ref, e.aux, e.pos, e.n "  # noqa: S608 - fixed fragments, values are parameters
@@ -957,7 +950,7 @@ def inexact_at(views: Any, tenant: str, as_of: datetime) -> bool:
     """Whether some case of the tenant has rows that are not exact at ``as_of``: a batch
     brought more of its versions than the runner derives one by one, and ``as_of`` lies
     between the first and the last of them."""
-    instant = _instant(as_of)
+    instant = instant_text(as_of)
     return bool(
         views.query(
             "SELECT 1 FROM kpi_gap WHERE tenant = ? AND gap_from <= ? AND gap_to > ? LIMIT 1",
@@ -970,7 +963,7 @@ def _validity(as_of: datetime | None, prefix: str = "") -> tuple[str, list[Any]]
     p = prefix
     if as_of is None:
         return f"{p}recorded_to IS NULL", []
-    instant = _instant(as_of)
+    instant = instant_text(as_of)
     return (
         f"{p}recorded_from <= ? AND ({p}recorded_to IS NULL OR {p}recorded_to > ?)",
         [instant, instant],

@@ -25,6 +25,7 @@ from typing import Any
 import msgspec
 
 from domain import facts as f
+from domain.clock import instant_text
 from projections.ports import CaseSource
 from storage.views import ViewStore
 
@@ -83,10 +84,6 @@ def message_for(
     if role == "provider" and event_type in PROVIDER_MESSAGES:
         return PROVIDER_MESSAGES[event_type], "municipality"
     return None
-
-
-def _instant(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _event_type(topic: str) -> str:
@@ -151,7 +148,7 @@ class OutboxProjection:
             case_id=str(n.originator_id),
             version=n.originator_version,
             code=code,
-            recorded_at=_instant(event.timestamp),
+            recorded_at=instant_text(event.timestamp),
         )
 
     def _case(self, case_id: Any, version: int) -> Any:
@@ -236,7 +233,7 @@ def feed(
         params.append(party)
     if as_of is not None:
         where.append("recorded_at <= ?")
-        params.append(_instant(as_of))
+        params.append(instant_text(as_of))
     rows = views.query(
         "SELECT position, tenant, party_role, party, case_id, version, code, recorded_at "  # noqa: S608 - fixed fragments
         f"FROM iwmo_outbox WHERE {' AND '.join(where)} ORDER BY position LIMIT ?",

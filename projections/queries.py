@@ -14,12 +14,13 @@ recent ``as_of`` touches few cases; an old one many (docs/projections.md gives f
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
 import msgspec
 
+from domain.clock import instant_text
 from domain.values import Actor
 from projections import kpi_cells
 from projections.derive import derive
@@ -30,10 +31,6 @@ from storage.views import ViewStore
 _summary = msgspec.json.Decoder(CaseSummary)
 
 
-def _instant(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def case_summaries(
     views: ViewStore, app: CaseReader, tenant: str, *, as_of: datetime | None = None
 ) -> list[CaseSummary]:
@@ -42,13 +39,13 @@ def case_summaries(
     params: list[Any] = [tenant]
     if as_of is not None:
         where += " AND first_recorded_at <= ?"
-        params.append(_instant(as_of))
+        params.append(instant_text(as_of))
     rows = views.query(
         f"SELECT case_id, doc, last_recorded_at FROM case_summary WHERE {where}",  # noqa: S608 - fixed fragments, values are parameters
         params,
     )
     out: list[CaseSummary] = []
-    cutoff = _instant(as_of) if as_of is not None else None
+    cutoff = instant_text(as_of) if as_of is not None else None
     system = Actor(sub="kpi", role="system", tenant=tenant)
     cat = app.catalogue(tenant)
     for case_id, doc, last in rows:

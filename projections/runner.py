@@ -37,6 +37,7 @@ import structlog
 
 from domain.case import Case
 from domain.catalogue import Catalogue
+from domain.clock import instant_text
 from projections.case_doc import CaseDocProjection
 from projections.caseload import CaseloadProjection
 from projections.consumption import MonthConsumption
@@ -117,8 +118,8 @@ class KpiProjection:
                     "referred_on": s.referred_on.isoformat(),
                     "ended_on": s.ended_on.isoformat() if s.ended_on else None,
                     "version": case.version,
-                    "first_recorded_at": _instant(case.created_on),
-                    "last_recorded_at": _instant(case.modified_on),
+                    "first_recorded_at": instant_text(case.created_on),
+                    "last_recorded_at": instant_text(case.modified_on),
                     "doc": _encode(summary).decode(),
                 }
             ],
@@ -239,15 +240,6 @@ def _rows_into(
             computed[p.name][table].extend(table_rows)
 
 
-def _instant(value: datetime) -> str:
-    """Recorded instants as sortable UTC text (same on SQLite and PostgreSQL):
-    ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (``isoformat``: a rebuild formats every version's
-    instant, and ``strftime`` took 6% of it)."""
-    if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
-
-
 @dataclass(frozen=True)
 class Status:
     name: str
@@ -351,14 +343,14 @@ class ProjectionRunner:
                     last[n.originator_id] = self._derive(n.originator_id, case)
                 continue
             if counts[n.originator_id] > self.exact_versions:
-                key, instant = str(n.originator_id), _instant(case.modified_on)
+                key, instant = str(n.originator_id), instant_text(case.modified_on)
                 first = gaps[key][1] if key in gaps else instant
                 gaps[key] = (case.state.tenant, first, instant)
                 if not final:
                     continue  # derived at the batch's last version only
             d = last[n.originator_id] = self._derive(n.originator_id, case)
             histories.setdefault(str(n.originator_id), []).append(
-                (_instant(case.modified_on), d.items)
+                (instant_text(case.modified_on), d.items)
             )
         computed = _empty(group)
         for case_id, case in touched.items():
@@ -400,7 +392,7 @@ class ProjectionRunner:
                     cat = self.app.catalogue(case.state.tenant)
                     d = derive(key, case.state, case.entries, cat, case.version, d)
                     if versioned:
-                        history.append((_instant(case.modified_on), d.items))
+                        history.append((instant_text(case.modified_on), d.items))
             if case is None or d is None:
                 continue
             applied += len(entries)
