@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 from application.application import CaseLog
 from application.demo import generate
 from domain import facts as f
+from projections import kpi_cells
+from projections import rebuild as rebuild_module
 from projections.runner import ProjectionRunner
 from storage.config import store_config
 from storage.views import ViewStore
@@ -275,6 +277,32 @@ def test_a_failed_rebuild_leaves_the_tables_and_no_scratch_behind(store: CaseLog
 
     with pytest.raises(RuntimeError, match="interrupted"):
         runner.rebuild(workers=2, before_swap=fail)
+    assert dump_all(runner.views) == before
+    if runner.views.is_postgres:
+        schemas = runner.views.query(
+            "SELECT nspname FROM pg_namespace WHERE left(nspname, 15) = 'caselog_rebuild'"
+        )
+        assert schemas == []
+    else:
+        assert not Path(store.store.sqlite_path + ".rebuild").exists()
+
+
+def test_a_rebuild_whose_bucket_sums_fail_leaves_the_tables_and_no_scratch_behind(
+    store: CaseLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # on PostgreSQL the buckets are summed on a connection of their own, beside the cells:
+    # its failure is the rebuild's, and nothing is swapped in
+    load(store, 4, seed=19)
+    runner = ProjectionRunner(store)
+    runner.run_until_current()
+    before = dump_all(runner.views)
+    failing = {**kpi_cells.SUM_STATEMENTS}
+    failing["buckets"] = [*failing["buckets"][:2], "SELECT n FROM no_such_table"]
+    monkeypatch.setattr(kpi_cells, "SUM_STATEMENTS", failing)
+    monkeypatch.setattr(rebuild_module, "SUM_STATEMENTS", failing)
+
+    with pytest.raises(Exception, match="no_such_table"):
+        runner.rebuild(workers=2)
     assert dump_all(runner.views) == before
     if runner.views.is_postgres:
         schemas = runner.views.query(
