@@ -37,6 +37,7 @@ changing.
 from __future__ import annotations
 
 import calendar
+import weakref
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import date, datetime
@@ -138,7 +139,7 @@ def items(s: CaseSummary) -> Items:
         if domain in s.zrm_first:
             change = str(score - s.zrm_first[domain])
             out[("zrm", "", "", _iso(referred), _iso(ended), domain, change)] += 1
-    return _with_head(s, out)
+    return _Items(_with_head(s, out))
 
 
 def items_after(before: CaseSummary, kept: Items, s: CaseSummary) -> Items:
@@ -159,17 +160,37 @@ def items_after(before: CaseSummary, kept: Items, s: CaseSummary) -> Items:
     ]
     if not changed:
         return kept
-    out = dict(kept)
+    out = _After(kept)
+    out.base = weakref.ref(kept) if isinstance(kept, _After | _Items) else None
+    out.touched = touched = set()
     for key in changed:
         for item, n in _with_head(before, _month_items(before, key)).items():
+            touched.add(item)
             left = out[item] - n
             if left:
                 out[item] = left
             else:
                 del out[item]
         for item, n in _with_head(s, _month_items(s, key)).items():
+            touched.add(item)
             out[item] = out.get(item, 0) + n
     return out
+
+
+class _Items(dict[Key, int]):
+    """Items as :func:`items` makes them (a dict an :class:`_After` can refer to weakly)."""
+
+    __slots__ = ("__weakref__",)
+
+
+class _After(_Items):
+    """Items made by :func:`items_after` from ``base``: they differ from it only in the
+    keys of ``touched``, so :func:`timeline` compares those, not every item of the case.
+    (Weakly: a runner keeps a case's last items, not every version's before them.)"""
+
+    __slots__ = ("base", "touched")
+    base: weakref.ref[_Items] | None
+    touched: set[Key]
 
 
 def timeline(
@@ -185,6 +206,19 @@ def timeline(
     last: Items | None = None
     for instant, now in versions:
         if now is last:  # a version that changed no item (``items_after`` kept them)
+            continue
+        if last is not None and isinstance(now, _After) and now.base and now.base() is last:
+            # only its touched items can differ from the version before (``valid``)
+            for key in now.touched:
+                held = valid.get(key)
+                n = now.get(key)
+                if held is not None and held[0] != n:
+                    rows.append((case_id, *key, held[0], held[1], instant))
+                    del valid[key]
+                    held = None
+                if held is None and n is not None:
+                    valid[key] = (n, instant)
+            last = now
             continue
         last = now
         for key, (n, since) in list(valid.items()):

@@ -24,7 +24,7 @@ from projections.consumption import consumption
 from projections.declarations import declaration_lines
 from projections.derive import Derived, derive
 from projections.entitlement import entitlements
-from projections.kpi_cells import items
+from projections.kpi_cells import items, timeline
 from projections.kpis import summarise
 from projections.signals import signals
 from tests.builders import at, catalogue, hours, indication, municipality, provider, referral
@@ -47,6 +47,8 @@ def replay_both_ways(events: list[Any], cat: Catalogue) -> int:
     case: Any = None
     previous: Derived | None = None
     incremental = 0
+    stepped: list[tuple[str, Any]] = []
+    whole: list[tuple[str, Any]] = []
     for recorded in events:
         case = recorded.mutate(case)
         cid = str(case.id)
@@ -61,6 +63,14 @@ def replay_both_ways(events: list[Any], cat: Catalogue) -> int:
         )
         assert _encode(step.signals) == _encode(signals(case.state, case.entries, cat))
         previous = step
+        instant = f"2024-01-01T00:00:{case.version:06d}"
+        stepped.append((instant, step.items))
+        whole.append((instant, dict(full.items)))  # plain dicts: compared item by item
+    # the kpi_item rows from the versions derived one from another (timeline compares only
+    # the items a contact touched) equal those from every version in full
+    rows, valid = timeline(cid, {}, stepped)
+    assert (sorted(rows, key=repr), valid) == (sorted(timeline(cid, {}, whole)[0], key=repr),
+                                               timeline(cid, {}, whole)[1])  # fmt: skip
     return incremental
 
 
