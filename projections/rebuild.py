@@ -16,8 +16,10 @@ run while ``caselog serve`` serves. So it never touches the live tables until th
    with ``COPY`` instead of multi-row ``INSERT``; rows never collide across processes
    because each case belongs to one. ``kpi_cell``, ``kpi_cell_bucket`` (with their
    roll-ups) and ``kpi_client`` are then summed from all the ``kpi_item`` rows in SQL
-   (``kpi_cells.sum_cells``), secondary indexes are built after the load, and the new
-   tables are vacuumed and analysed. SQLite has one writer: the replay stays in this
+   (``kpi_cells.sum_cells``: hashed, with statistics, into tables whose keys are built
+   after), secondary indexes are built after the load, and the new tables are vacuumed
+   and analysed; on PostgreSQL the buckets' chain runs on a second connection beside the
+   rest. SQLite has one writer: the replay stays in this
    process. (A source without ``case_histories`` is replayed in log
    order by the runner itself, ``ProjectionRunner.run_once``, each worker with its own
    position in ``caselog_rebuild_wN`` and its own cell sums, added up at the end.)
