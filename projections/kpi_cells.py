@@ -207,7 +207,12 @@ def timeline(
     for instant, now in versions:
         if now is last:  # a version that changed no item (``items_after`` kept them)
             continue
-        if last is not None and isinstance(now, _After) and now.base and now.base() is last:
+        if (
+            last is not None
+            and isinstance(now, _After)
+            and now.base is not None
+            and now.base() is last
+        ):
             # only its touched items can differ from the version before (``valid``)
             for key in now.touched:
                 held = valid.get(key)

@@ -551,8 +551,8 @@ class _PgStore:
             except BaseException as e:  # re-raised in the caller's thread
                 failed.append(e)
 
-        side = threading.Thread(target=buckets, name="rebuild-buckets")
-        if summing:
+        side = threading.Thread(target=buckets, name="rebuild-buckets") if summing else None
+        if side is not None:
             side.start()
         try:
             with self.conn.transaction():
@@ -580,7 +580,7 @@ class _PgStore:
                     # rows change
                     self.conn.execute(f"VACUUM (ANALYZE) {SCHEMA}.{table}")
         finally:
-            if side.is_alive():
+            if side is not None:
                 side.join()
         if failed:
             raise failed[0]
