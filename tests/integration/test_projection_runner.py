@@ -313,6 +313,38 @@ def test_a_rebuild_whose_bucket_sums_fail_leaves_the_tables_and_no_scratch_behin
         assert not Path(store.store.sqlite_path + ".rebuild").exists()
 
 
+@pytest.mark.postgres
+def test_the_summed_tables_are_all_visible_after_a_rebuild_whose_bucket_chain_ran_longest(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the KPI queries read kpi_cell and kpi_cell_bucket by index only (migrations/0010):
+    # that needs every page marked all-visible by VACUUM, which marks only rows no open
+    # transaction can miss; so the summed tables are vacuumed once both chains committed,
+    # even when the buckets' chain (here held open 2 s) ends after everything else
+    app = CaseLog(store=store_config(pg_url))
+    try:
+        load(app, 4, seed=20)
+        runner = ProjectionRunner(app)
+        runner.run_until_current()
+        slow = {**kpi_cells.SUM_STATEMENTS}
+        slow["buckets"] = [*slow["buckets"], "SELECT pg_sleep(2)"]
+        monkeypatch.setattr(rebuild_module, "SUM_STATEMENTS", slow)
+
+        runner.rebuild(workers=2)
+
+        pages = runner.views.query(
+            "SELECT relname, relpages, relallvisible FROM pg_class "
+            "WHERE relname IN ('kpi_cell', 'kpi_client', 'kpi_cell_bucket') "
+            "AND relnamespace = current_schema()::regnamespace ORDER BY relname"
+        )
+        assert [r[0] for r in pages] == ["kpi_cell", "kpi_cell_bucket", "kpi_client"]
+        assert pages[0][1] > 0, pages
+        assert pages[1][1] > 0, pages  # (kpi_client may be empty)
+        assert all(allvisible == total for _, total, allvisible in pages), pages
+    finally:
+        app.close()
+
+
 def test_a_rebuild_beside_a_running_runner_and_writers_equals_catch_up(store: CaseLog) -> None:
     # given a runner following the log in its thread, as beside the service
     load(store, 6, seed=18)
