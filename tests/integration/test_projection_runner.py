@@ -266,6 +266,20 @@ def test_case_histories_give_each_case_whole_and_stop_at_the_head(store: CaseLog
     assert sum(len(e) for _, e in seen) == head
 
 
+def assert_untouched_and_no_scratch(
+    store: CaseLog, runner: ProjectionRunner, before: dict[str, list[tuple]]
+) -> None:
+    """After a failed rebuild: the live tables as ``before``, no scratch schema or file."""
+    assert dump_all(runner.views) == before
+    if runner.views.is_postgres:
+        schemas = runner.views.query(
+            "SELECT nspname FROM pg_namespace WHERE left(nspname, 15) = 'caselog_rebuild'"
+        )
+        assert schemas == []
+    else:
+        assert not Path(store.store.sqlite_path + ".rebuild").exists()
+
+
 def test_a_failed_rebuild_leaves_the_tables_and_no_scratch_behind(store: CaseLog) -> None:
     load(store, 4, seed=17)
     runner = ProjectionRunner(store)
@@ -277,14 +291,7 @@ def test_a_failed_rebuild_leaves_the_tables_and_no_scratch_behind(store: CaseLog
 
     with pytest.raises(RuntimeError, match="interrupted"):
         runner.rebuild(workers=2, before_swap=fail)
-    assert dump_all(runner.views) == before
-    if runner.views.is_postgres:
-        schemas = runner.views.query(
-            "SELECT nspname FROM pg_namespace WHERE left(nspname, 15) = 'caselog_rebuild'"
-        )
-        assert schemas == []
-    else:
-        assert not Path(store.store.sqlite_path + ".rebuild").exists()
+    assert_untouched_and_no_scratch(store, runner, before)
 
 
 def test_a_rebuild_whose_bucket_sums_fail_leaves_the_tables_and_no_scratch_behind(
@@ -303,14 +310,7 @@ def test_a_rebuild_whose_bucket_sums_fail_leaves_the_tables_and_no_scratch_behin
 
     with pytest.raises(Exception, match="no_such_table"):
         runner.rebuild(workers=2)
-    assert dump_all(runner.views) == before
-    if runner.views.is_postgres:
-        schemas = runner.views.query(
-            "SELECT nspname FROM pg_namespace WHERE left(nspname, 15) = 'caselog_rebuild'"
-        )
-        assert schemas == []
-    else:
-        assert not Path(store.store.sqlite_path + ".rebuild").exists()
+    assert_untouched_and_no_scratch(store, runner, before)
 
 
 @pytest.mark.postgres
