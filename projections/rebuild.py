@@ -19,10 +19,10 @@ run while ``caselog serve`` serves. So it never touches the live tables until th
    (``kpi_cells.sum_cells``: hashed, with statistics, into tables whose keys are built
    after), secondary indexes are built after the load, and the new tables are vacuumed
    and analysed; on PostgreSQL the buckets' chain runs on a second connection beside the
-   rest. SQLite has one writer: the replay stays in this
-   process. (A source without ``case_histories`` is replayed in log
-   order by the runner itself, ``ProjectionRunner.run_once``, each worker with its own
-   position in ``caselog_rebuild_wN`` and its own cell sums, added up at the end.)
+   rest. SQLite has one writer: the replay stays in this process. (A source without
+   ``case_histories`` is replayed in log order by the runner itself,
+   ``ProjectionRunner.run_once``, each worker with its own position in
+   ``caselog_rebuild_wN`` and its own cell sums, added up at the end.)
 3. The swap is one transaction: it locks the live tables, drops them, moves the new ones
    in (PostgreSQL: ``ALTER TABLE ... SET SCHEMA``; SQLite: the rows copied into the live
    tables), and sets the projections' positions to ``H``. Readers see the old complete
@@ -62,8 +62,10 @@ _LOCK_ID = 7_231_604_240  # advisory lock: one rebuild at a time (ids 225, 226 a
 _SPACE = 1 << 128  # UUIDs, split into ranges
 #: memory for each sort or hash of the final sums (PostgreSQL; ``_PgStore.finish``)
 FINISH_WORK_MEM = "64MB"
-#: the tables ``kpi_cells.sum_cells`` fills (``_PgStore.finish``)
-SUM_TABLES = ("kpi_cell", CLIENTS, BUCKETS)
+#: the tables ``kpi_cells.sum_cells`` fills (``_PgStore.finish``): its ``cells`` part, then
+#: its ``buckets`` part
+CELL_TABLES = ("kpi_cell", CLIENTS)
+SUM_TABLES = (*CELL_TABLES, BUCKETS)
 
 Progress = Callable[[int, int], None]
 
@@ -558,7 +560,7 @@ class _PgStore:
             with self.conn.transaction():
                 self._settings(self.conn)
                 if summing:
-                    with self._keys_dropped(self.conn, ("kpi_cell", CLIENTS)):
+                    with self._keys_dropped(self.conn, CELL_TABLES):
                         for statement in SUM_STATEMENTS["cells"]:
                             self.conn.execute(statement)
                 for table, columns in _summed(self.tables, parts, by_case):
