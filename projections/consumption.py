@@ -98,8 +98,19 @@ class MonthConsumption(msgspec.Struct, kw_only=True):
     periods_billed: str | None = None  # result financing: weeks or 4-week periods
 
 
+_MONTH_KEYS: dict[date, str] = {}
+
+
 def month_key(day: date) -> str:
-    return f"{day.year:04d}-{day.month:02d}"
+    """``YYYY-MM`` of ``day``; kept per day (a rebuild asks it for every fact several times,
+    and formatting cost 3% of a rebuild)."""
+    try:
+        return _MONTH_KEYS[day]
+    except KeyError:
+        key = f"{day.year:04d}-{day.month:02d}"
+        if type(day) is date:  # a day, not an instant: a few thousand at most
+            _MONTH_KEYS[day] = key
+        return key
 
 
 def month_bounds(key: str) -> tuple[date, date]:
@@ -720,6 +731,19 @@ class _Billed:
     unknown: set[str]
     #: the hourly amount and price sources of each month the billing added to
     seeds: dict[str, tuple[Decimal, frozenset[str]]]
+    #: the folds those seeds were read from (a fold kept by a later version seeds alike)
+    seeded: dict[str, MonthFold | None] = field(default_factory=dict)
+    #: each billed month made from this billing and a fold: (the fold, the month), so a
+    #: later version that keeps the fold keeps the month (the same object)
+    made: dict[str, tuple[MonthFold | None, MonthConsumption]] = field(default_factory=dict)
+
+    def holds(self, folds: dict[str, MonthFold]) -> bool:
+        """Whether ``folds`` seed every billed month as the folds billed from did."""
+        for k, v in self.seeds.items():
+            fold = folds.get(k)
+            if fold is not self.seeded.get(k) and _seed(fold) != v:
+                return False
+        return True
 
 
 def _seed(fold: MonthFold | None) -> tuple[Decimal, frozenset[str]]:
@@ -736,11 +760,18 @@ def _bill(
         return {k: fold.month for k, fold in folds.items()}
     key = (state.started_on, state.ended_on, month_key(last_known) if last_known else None)
     billed = ctx.billed.get(key)
-    if billed is None or any(_seed(folds.get(k)) != v for k, v in billed.seeds.items()):
+    if billed is None or not billed.holds(folds):
         billed = ctx.billed[key] = _bill_periods(state, ctx, folds, last_known)
     months = {k: fold.month for k, fold in folds.items()}
+    if not billed.periods:
+        return months
+    made = billed.made
     for k, periods in billed.periods.items():
         fold = folds.get(k)
+        kept = made.get(k)
+        if kept is not None and kept[0] is fold:
+            months[k] = kept[1]
+            continue
         base = fold.month if fold is not None else MonthConsumption(month=k, financing="result")
         month = msgspec.structs.replace(base, periods_billed=periods)
         used = billed.sources[k]
@@ -751,8 +782,9 @@ def _bill(
             used,
             k in billed.unknown or (fold is not None and fold.unknown),
         )
+        made[k] = (fold, month)
         months[k] = month
-    return dict(sorted(months.items())) if billed.periods else months
+    return dict(sorted(months.items()))
 
 
 def _bill_periods(
@@ -782,6 +814,7 @@ def _bill_periods(
         sources=dict(sources),
         unknown=unknown,
         seeds={k: _seed(folds.get(k)) for k in set(totals) | set(sources)},
+        seeded={k: folds.get(k) for k in set(totals) | set(sources)},
     )
 
 
