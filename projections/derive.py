@@ -33,7 +33,7 @@ import msgspec
 from domain import facts as f
 from domain.catalogue import Catalogue
 from domain.state import CaseState, Entry
-from projections.consumption import Fold, MonthConsumption
+from projections.consumption import Fold, MonthConsumption, month_key
 from projections.declarations import DeclarationLine, declaration_lines
 from projections.entitlement import AssignmentView, entitlements
 from projections.kpi_cells import Items, items_after
@@ -49,6 +49,7 @@ class Derived:
     version's derivation shares its unchanged months."""
 
     __slots__ = (
+        "_changed",
         "_declaration_lines",
         "_entitlements",
         "_items",
@@ -79,6 +80,7 @@ class Derived:
         others: list[Entry],
         from_previous: bool = False,
         items_before: tuple[CaseSummary, Items] | None = None,
+        previous: Derived | None = None,
     ) -> None:
         self.case_id = case_id
         self.state = state
@@ -94,13 +96,45 @@ class Derived:
         self.others = others
         #: derived from the version before (else in full)
         self.from_previous = from_previous
-        self.summary: CaseSummary = summary(case_id, state, cat, version, fold.months, counts)
+        #: the months whose counts or amount may differ from ``previous``'s (None: any)
+        self._changed: list[str] | None = None
+        if previous is not None and _same_frame(previous, state, counts):
+            self.summary: CaseSummary = self._summary_after(previous, entries[-1])
+        else:
+            self.summary = summary(case_id, state, cat, version, fold.months, counts)
         self._items: Items | None = None
         #: the summary and KPI items of the version before, when known (dropped once used)
         self._items_before = items_before
         self._entitlements: list[AssignmentView] | None = None
         self._signals: list[Signal] | None = None
         self._declaration_lines: list[DeclarationLine] | None = None
+
+    def _summary_after(self, previous: Derived, entry: Entry) -> CaseSummary:
+        """``summary(...)`` of this version from the version before's, whose state and
+        evaluations it shares: only the monthly counts and amounts can differ, and only in
+        the months the fold made anew (and the new fact's month)."""
+        months, before = self.fold.months, previous.fold.months
+        before_summary = previous.summary
+        cost = before_summary.cost
+        changed = [k for k, m in months.items() if before.get(k) is not m]
+        if len(months) != len(before) or any(k not in cost for k in changed):
+            # a month came or went: made in the months' order, as ``summary`` does
+            cost = {k: m.amount_due for k, m in months.items()}
+            changed.extend(k for k in before if k not in months)
+        elif changed:
+            cost = dict(cost)
+            for k in changed:
+                cost[k] = months[k].amount_due
+        if isinstance(entry.fact, f.Contact | f.NoShow):
+            changed.append(month_key(entry.occurred_on))
+        self._changed = changed
+        return msgspec.structs.replace(
+            before_summary,
+            contacts=dict(self.counts.contacts),
+            no_shows=dict(self.counts.no_shows),
+            cost=cost,
+            version=self.version,
+        )
 
     @property
     def months(self) -> dict[str, MonthConsumption]:
@@ -126,7 +160,7 @@ class Derived:
         """What this version contributes to the KPI cells (``projections.kpi_cells``)."""
         if self._items is None:
             if self._items_before is not None:
-                self._items = items_after(*self._items_before, self.summary)
+                self._items = items_after(*self._items_before, self.summary, self._changed)
                 self._items_before = None
             else:
                 self._items = kpi_items(self.summary)
@@ -201,6 +235,7 @@ def derive(
             others,
             from_previous=True,
             items_before=before,
+            previous=previous,
         )
     effective = [e for e in entries if not e.retracted]
     return Derived(
@@ -213,6 +248,13 @@ def derive(
         count_facts(effective, cat),
         [e for e in effective if not isinstance(e.fact, f.Contact | f.NoShow)],
     )
+
+
+def _same_frame(previous: Derived, state: CaseState, counts: FactCounts) -> bool:
+    """Whether a version's summary can differ from ``previous``'s only in its monthly
+    counts and amounts: the same state (a contact or no-show leaves it as it was) and the
+    same evaluations."""
+    return state is previous.state and counts.evaluations is previous.counts.evaluations
 
 
 #: facts that move the allocation periods of R-13 (``consumption._extended_ends``)

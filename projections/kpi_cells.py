@@ -37,6 +37,7 @@ changing.
 from __future__ import annotations
 
 import calendar
+import functools
 import weakref
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -82,31 +83,38 @@ def _frame(s: CaseSummary) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
-def _month_items(s: CaseSummary, key: str) -> Counter[tuple[str, ...]]:
-    """The monthly items of month ``key`` (contacts, no-shows, cost), before the head."""
-    out: Counter[tuple[str, ...]] = Counter()
+@functools.lru_cache(maxsize=4096)
+def _month_span(key: str) -> tuple[date, date]:
     year, month = int(key[:4]), int(key[5:7])
-    first = date(year, month, 1)
-    last = date(year, month, calendar.monthrange(year, month)[1])
+    return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
+
+
+def _month_items(s: CaseSummary, key: str) -> list[tuple[tuple[str, ...], int]]:
+    """The monthly items of month ``key`` (contacts, no-shows, cost), before the head; each
+    of a measure of its own (so no two share an item)."""
+    out: list[tuple[tuple[str, ...], int]] = []
+    first, last = _month_span(key)
     referred, ended = s.referred_on, s.ended_on
-    ref = _iso(referred) if referred > first else ""
-    endd = _iso(ended) if ended is not None and ended < last else ""
-    if s.contacts.get(key):
-        out[("contacts", "m", key, ref, endd, "", "")] += s.contacts[key]
-    if s.no_shows.get(key):
-        out[("no_shows", "m", key, ref, endd, "", "")] += s.no_shows[key]
+    ref = referred.isoformat() if referred > first else ""
+    endd = ended.isoformat() if ended is not None and ended < last else ""
+    n = s.contacts.get(key)
+    if n:
+        out.append((("contacts", "m", key, ref, endd, "", ""), n))
+    n = s.no_shows.get(key)
+    if n:
+        out.append((("no_shows", "m", key, ref, endd, "", ""), n))
     if key in s.cost:
         amount = s.cost[key]
-        out[("cost", "m", key, ref, endd, "null" if amount is None else amount, "")] += 1
+        out.append((("cost", "m", key, ref, endd, "null" if amount is None else amount, ""), 1))
     return out
 
 
-def _with_head(s: CaseSummary, out: Counter[tuple[str, ...]]) -> Items:
+def _with_head(s: CaseSummary, out: Iterable[tuple[tuple[str, ...], int]]) -> Items:
     head = (s.tenant, s.provider, s.municipality, s.client_ref)
     return {
         (*head, product, *item): n  # type: ignore[misc]
         for product in ("", *s.products)
-        for item, n in out.items()
+        for item, n in out
     }
 
 
@@ -134,46 +142,62 @@ def items(s: CaseSummary) -> Items:
     for move in s.moves:
         on_day(move.direction, move.day)
     for key in dict.fromkeys([*s.contacts, *s.no_shows, *s.cost]):
-        out.update(_month_items(s, key))
+        for item, n in _month_items(s, key):
+            out[item] += n
     for domain, score in s.zrm_last.items():
         if domain in s.zrm_first:
             change = str(score - s.zrm_first[domain])
             out[("zrm", "", "", _iso(referred), _iso(ended), domain, change)] += 1
-    return _Items(_with_head(s, out))
+    return _Items(_with_head(s, out.items()))
 
 
-def items_after(before: CaseSummary, kept: Items, s: CaseSummary) -> Items:
+def items_after(
+    before: CaseSummary, kept: Items, s: CaseSummary, months: Iterable[str] | None = None
+) -> Items:
     """``items(s)`` from the items of the version before (``kept``, of summary ``before``):
     when only monthly counts or amounts changed, only those months' items are replaced (a
-    contact changes its month's, not the whole history's); otherwise in full."""
-    if _frame(before) != _frame(s):
-        return items(s)
-    changed = [
-        key
-        for key in dict.fromkeys(
-            [*s.contacts, *s.no_shows, *s.cost, *before.contacts, *before.no_shows, *before.cost]
+    contact changes its month's, not the whole history's); otherwise in full. ``months``,
+    when known, are the only months whose counts or amounts can differ, with ``s`` made
+    from ``before`` (the same frame: ``projections.derive``)."""
+    if months is None:
+        if _frame(before) != _frame(s):
+            return items(s)
+        # the months whose count or amount differs (set operations on the items)
+        months = (
+            {k for k, _ in before.contacts.items() ^ s.contacts.items()}
+            | {k for k, _ in before.no_shows.items() ^ s.no_shows.items()}
+            | {k for k, _ in before.cost.items() ^ s.cost.items()}
         )
-        if before.contacts.get(key) != s.contacts.get(key)
-        or before.no_shows.get(key) != s.no_shows.get(key)
-        or (key in before.cost) != (key in s.cost)
-        or before.cost.get(key) != s.cost.get(key)
-    ]
+    changed = sorted(
+        k
+        for k in set(months)
+        if before.contacts.get(k) != s.contacts.get(k)
+        or before.no_shows.get(k) != s.no_shows.get(k)
+        or (k in before.cost) != (k in s.cost)
+        or before.cost.get(k) != s.cost.get(k)
+    )
     if not changed:
         return kept
     out = _After(kept)
     out.base = weakref.ref(kept) if isinstance(kept, _After | _Items) else None
     out.touched = touched = set()
+    head = (s.tenant, s.provider, s.municipality, s.client_ref)
+    products = ("", *s.products)  # the same before: part of the frame
     for key in changed:
-        for item, n in _with_head(before, _month_items(before, key)).items():
-            touched.add(item)
-            left = out[item] - n
-            if left:
-                out[item] = left
-            else:
-                del out[item]
-        for item, n in _with_head(s, _month_items(s, key)).items():
-            touched.add(item)
-            out[item] = out.get(item, 0) + n
+        for item, n in _month_items(before, key):
+            for product in products:
+                k: Key = (*head, product, *item)  # type: ignore[assignment]
+                touched.add(k)
+                left = out[k] - n
+                if left:
+                    out[k] = left
+                else:
+                    del out[k]
+        for item, n in _month_items(s, key):
+            for product in products:
+                k = (*head, product, *item)  # type: ignore[assignment]
+                touched.add(k)
+                out[k] = out.get(k, 0) + n
     return out
 
 
