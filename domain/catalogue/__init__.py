@@ -150,8 +150,8 @@ class Targeting(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
 
 class Catalogue(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, dict=True):
     """A tenant's contract catalogue (immutable). ``dict=True`` only to hold lookups computed
-    on first use (``_by_code``, ``known_prices``, ``_settlements``): they are not fields, so
-    they are never encoded, compared or replaced with the catalogue."""
+    on first use (``_by_code``, ``known_prices``, ``_settlements``, ``_caps``): they are not
+    fields, so they are never encoded, compared or replaced with the catalogue."""
 
     tenant: str
     version: str
@@ -238,7 +238,15 @@ class Catalogue(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
         )
 
     def caps_on(self, day: date) -> Caps | None:
-        return next((c for c in self.caps if c.valid_on(day)), None)
+        """The R-11 / R-16 caps in force on ``day`` (remembered per day: the hour accounting
+        asks it for every indirect and digital contact)."""
+        if day not in self._caps:
+            self._caps[day] = next((c for c in self.caps if c.valid_on(day)), None)
+        return self._caps[day]
+
+    @cached_property
+    def _caps(self) -> dict[date, Caps | None]:
+        return {}
 
     def settlement_on(self, day: date) -> SettlementRule | None:
         if day not in self._settlements:
