@@ -52,7 +52,7 @@ from operator import attrgetter
 import msgspec
 
 from domain import facts as f
-from domain.catalogue import Caps, Catalogue, Product
+from domain.catalogue import Caps, Catalogue, Price, Product
 from domain.state import Assignment, CaseState, Entry, is_timely_cancellation
 from projections.pricing import price_on
 
@@ -325,6 +325,10 @@ class _Context:
         self._assignments: dict[date, Assignment | None] = {}
         self._granted: dict[int, int | None] = {}
         self._digital_caps: dict[tuple[tuple[str, int], Caps], int] = {}
+        #: how each contact counts where its place in the fold does not matter, by version
+        self.decided: dict[int, _Contacted] = {}
+        self._volumes: dict[date, tuple[tuple[str, int], int] | None] = {}
+        self._prices: dict[date, tuple[Price | None, str] | None] = {}
         #: result-financing period prices by (start of care, end, last month of activity)
         self.billed: dict[tuple[date, date | None, str | None], _Billed] = {}
 
@@ -341,6 +345,31 @@ class _Context:
         if day not in self._assignments:
             self._assignments[day] = self.state.assignment_on(day)
         return self._assignments[day]
+
+    def volume_on(self, day: date) -> tuple[tuple[str, int], int] | None:
+        """R-17: the hourly assignment valid on ``day`` (number, source version) with its
+        minutes granted; None without one."""
+        try:
+            return self._volumes[day]
+        except KeyError:
+            a = self.assignment_on(day)
+            granted = self.granted(a) if a is not None else None
+            volume = None
+            if a is not None and granted is not None:
+                volume = ((a.assignment_number, a.source_version), granted)
+            self._volumes[day] = volume
+            return volume
+
+    def price_of(self, day: date) -> tuple[Price | None, str] | None:
+        """The price on ``day`` of the product of the assignment valid then (``price_on``);
+        None without an assignment."""
+        try:
+            return self._prices[day]
+        except KeyError:
+            a = self.assignment_on(day)
+            priced = price_on(self.cat, a.product, day) if a is not None else None
+            self._prices[day] = priced
+            return priced
 
     def product(self, code: str) -> Product | None:
         if code not in self._products:
@@ -372,81 +401,42 @@ def _fold_month(ctx: _Context, key: str, entries: list[Entry], start: Carry) -> 
     client_bound = 0
     indirect: list[tuple[Entry, int]] = []
     m: MonthConsumption | None = None
+    decided = ctx.decided
     for e in entries:
-        a = ctx.assignment_on(e.occurred_on)
-        product = ctx.product(a.product) if a else None
+        fact = e.fact
+        if isinstance(fact, f.NoShow):
+            a = ctx.assignment_on(e.occurred_on)
+            product = ctx.product(a.product) if a else None
+            if m is None:
+                m = ledger.month(e.occurred_on, product.financing if product else "unknown")
+            _no_show(ledger, m, e, fact, a, product, cat, carry.no_shows, ctx.extended)
+            continue
+        hit = decided.get(e.version)
+        if hit is None or hit.entry is not e:
+            hit = decided[e.version] = _contact(ctx, e)
         if m is None:
-            m = ledger.month(e.occurred_on, product.financing if product else "unknown")
-        if isinstance(e.fact, f.NoShow):
-            _no_show(ledger, m, e, e.fact, a, product, cat, carry.no_shows, ctx.extended)
-            continue
-        c = e.fact
-        assert isinstance(c, f.Contact)
-        client = (
-            round_minutes(Decimal(c.minutes) * c.professionals / c.participants)
-            if c.kind == "group"
-            else c.minutes
-        )
-        setattr(m.minutes, c.kind, getattr(m.minutes, c.kind) + client)
-        if c.channel == "digital":
-            m.minutes.digital += client
-        if a is None or product is None:
-            ledger.decide(m, e, "R-20", 0, client, "outside the validity of every assignment")
-            continue
-        if product.financing == "result":
-            ledger.decide(
-                m,
-                e,
-                "R-26",
-                0,
-                None,
-                "result financing: time is recorded, not declared; the period price is due (R-02)",
-            )
-            continue
-        if c.kind == "indirect":
-            indirect.append((e, client))
-            continue
-        if c.kind == "direct" and c.channel == "digital":
-            caps = cat.caps_on(e.occurred_on)
-            if caps is not None:
-                used_key = (a.assignment_number, a.source_version)
-                cap = ctx.digital_cap(a, caps)
-                used = carry.digital.get(used_key, 0)
-                allowed = max(0, min(client, cap - used))
-                carry.digital[used_key] = used + allowed
-                if allowed < client:
-                    ledger.decide(
-                        m,
-                        e,
-                        "R-16",
-                        allowed,
-                        client,
-                        f"digital direct time above {caps.digital_max_share:%} of the indicated "
-                        f"direct time over the indication ({cap} min, "
-                        f"{used} used before): "
-                        f"{client - allowed} min not declarable",
-                    )
-                    client_bound += allowed
-                    continue
-                ledger.decide(
-                    m,
-                    e,
-                    "R-16",
-                    client,
-                    client,
-                    f"digital, within the indication's cap of {cap} min ({used + allowed} used)",
-                )
-                client_bound += client
+            m = ledger.month(e.occurred_on, hit.financing)
+        minutes = m.minutes
+        client = hit.client
+        setattr(minutes, hit.kind, getattr(minutes, hit.kind) + client)
+        if hit.digital:
+            minutes.digital += client
+        decision = hit.decision
+        if decision is None:
+            if hit.caps is None:  # R-11: judged at the month's end
+                indirect.append((e, client))
                 continue
-        if c.kind == "group":
-            why = (
-                f"group: {c.minutes} min x {c.professionals} professionals"
-                f" / {c.participants} clients"
+            assert hit.assignment is not None
+            client_bound += _digital_direct(
+                ctx, ledger, m, e, client, hit.assignment, hit.caps, carry.digital
             )
-            ledger.decide(m, e, "R-12", client, client, why)
-        else:
-            ledger.decide(m, e, "R-10", client, client, "direct client-bound time")
-        client_bound += client
+            continue
+        m.decisions.append(decision)
+        counted = decision.counted_minutes
+        if counted is not None:
+            m.declarable_minutes += decision.declarable_minutes
+            m.non_declarable_minutes += counted - decision.declarable_minutes
+        client_bound += hit.bound
     assert m is not None  # every month folded has a fact
     carry = _indirect(ledger, m, indirect, cat, carry, client_bound)
     need, cut = _total_volume(ctx, m, carry.volume)
@@ -467,6 +457,115 @@ def _fold_month(ctx: _Context, key: str, entries: list[Entry], start: Carry) -> 
         need=need,
         cut=cut,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Contacted:
+    """How a contact counts, where that does not depend on the facts before it in the month
+    (kept per case while its assignments stay the same: ``_Context.decided``): its client
+    minutes and kind, and its decision, or none when R-11 (indirect time, ``caps`` None) or
+    R-16 (digital direct time, a running total) decides it in its place in the fold."""
+
+    entry: Entry
+    financing: str
+    kind: str
+    client: int
+    digital: bool
+    decision: Decision | None
+    #: the client-bound minutes it adds (R-11 measures indirect time against them)
+    bound: int = 0
+    assignment: Assignment | None = None
+    caps: Caps | None = None
+
+
+def _contact(ctx: _Context, e: Entry) -> _Contacted:
+    c = e.fact
+    assert isinstance(c, f.Contact)
+    a = ctx.assignment_on(e.occurred_on)
+    product = ctx.product(a.product) if a else None
+    financing = product.financing if product else "unknown"
+    client = (
+        round_minutes(Decimal(c.minutes) * c.professionals / c.participants)
+        if c.kind == "group"
+        else c.minutes
+    )
+    digital = c.channel == "digital"
+
+    def decided(rule: str, declarable: int, counted: int | None, why: str) -> Decision:
+        return Decision(
+            event_version=e.version,
+            occurred_on=e.occurred_on,
+            rule=rule,
+            declarable_minutes=declarable,
+            explanation=why,
+            counted_minutes=counted,
+        )
+
+    def contacted(decision: Decision | None, bound: int = 0) -> _Contacted:
+        return _Contacted(e, financing, c.kind, client, digital, decision, bound)
+
+    if a is None or product is None:
+        return contacted(decided("R-20", 0, client, "outside the validity of every assignment"))
+    if product.financing == "result":
+        return contacted(
+            decided(
+                "R-26",
+                0,
+                None,
+                "result financing: time is recorded, not declared; the period price is due (R-02)",
+            )
+        )
+    if c.kind == "indirect":
+        return contacted(None)
+    if c.kind == "direct" and digital:
+        caps = ctx.cat.caps_on(e.occurred_on)
+        if caps is not None:
+            return _Contacted(e, financing, c.kind, client, digital, None, 0, a, caps)
+    if c.kind == "group":
+        why = f"group: {c.minutes} min x {c.professionals} professionals / {c.participants} clients"
+        return contacted(decided("R-12", client, client, why), client)
+    return contacted(decided("R-10", client, client, "direct client-bound time"), client)
+
+
+def _digital_direct(
+    ctx: _Context,
+    ledger: _Ledger,
+    m: MonthConsumption,
+    e: Entry,
+    client: int,
+    a: Assignment,
+    caps: Caps,
+    digital: dict[tuple[str, int], int],
+) -> int:
+    """R-16: digital direct time within the cap over the indication, as a running total;
+    the client-bound minutes declared."""
+    used_key = (a.assignment_number, a.source_version)
+    cap = ctx.digital_cap(a, caps)
+    used = digital.get(used_key, 0)
+    allowed = max(0, min(client, cap - used))
+    digital[used_key] = used + allowed
+    if allowed < client:
+        ledger.decide(
+            m,
+            e,
+            "R-16",
+            allowed,
+            client,
+            f"digital direct time above {caps.digital_max_share:%} of the indicated "
+            f"direct time over the indication ({cap} min, "
+            f"{used} used before): "
+            f"{client - allowed} min not declarable",
+        )
+        return allowed
+    ledger.decide(
+        m,
+        e,
+        "R-16",
+        client,
+        client,
+        f"digital, within the indication's cap of {cap} min ({used + allowed} used)",
+    )
+    return client
 
 
 def _indirect(
@@ -517,25 +616,29 @@ def _total_volume(
     the minutes granted and the month's declarable minutes before the rule, and whether it
     cut any."""
     need: dict[tuple[str, int], tuple[int, int]] = {}
-    counted: list[tuple[date, int, int, tuple[str, int], int]] = []
     decisions = m.decisions
-    for i, d in enumerate(decisions):
+    volume_on = ctx.volume_on
+    for d in decisions:
         if not d.declarable_minutes or d.counted_minutes is None:
             continue
-        a = ctx.assignment_on(d.occurred_on)
-        if a is None:
+        volume = volume_on(d.occurred_on)
+        if volume is None:
             continue
-        granted = ctx.granted(a)
-        if granted is None:
-            continue
-        key = (a.assignment_number, a.source_version)
-        need[key] = (granted, need.get(key, (granted, 0))[1] + d.declarable_minutes)
-        counted.append((d.occurred_on, d.event_version, i, key, granted))
+        key, granted = volume
+        held = need.get(key)
+        need[key] = (granted, (held[1] if held is not None else 0) + d.declarable_minutes)
     if all(used.get(k, 0) + n <= g for k, (g, n) in need.items()):
         # every minute within every volume: nothing to cut, in whatever order
         for k, (_, n) in need.items():
             used[k] = used.get(k, 0) + n
         return need, False
+    counted: list[tuple[date, int, int, tuple[str, int], int]] = []
+    for i, d in enumerate(decisions):
+        if not d.declarable_minutes or d.counted_minutes is None:
+            continue
+        volume = volume_on(d.occurred_on)
+        if volume is not None:
+            counted.append((d.occurred_on, d.event_version, i, *volume))
     cut_any = False
     for _, _, i, key, granted in sorted(counted):
         d = decisions[i]
@@ -563,13 +666,14 @@ def _hourly_amount(ctx: _Context, m: MonthConsumption) -> tuple[Decimal, set[str
     total = Decimal(0)
     sources: set[str] = set()
     unknown = False
+    price_of = ctx.price_of
     for d in m.decisions:
         if d.declarable_minutes == 0:
             continue
-        a = ctx.assignment_on(d.occurred_on)
-        if a is None:
+        priced = price_of(d.occurred_on)
+        if priced is None:
             continue
-        price, source = price_on(ctx.cat, a.product, d.occurred_on)
+        price, source = priced
         sources.add(source)
         if price is None or price.per != "hour":
             unknown = True
