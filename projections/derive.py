@@ -9,7 +9,8 @@ new fact can change, not the whole history:
 - a contact or no-show keeps the consumption of the months before its month and refolds
   from that month on, starting from the state the fold carried into it (R-11, R-13, R-16,
   R-17 carry across months: ``projections.consumption.Fold``); its month's counts are added
-  to the summary's;
+  to the summary's, and the summary and KPI items are the version before's with only the
+  months the fold made anew set again (the state and evaluations are the same);
 - any other new fact that leaves the assignments as they were keeps every month's decisions
   and only bills the result-financed period prices anew (R-02: they follow the start and
   end of care);
