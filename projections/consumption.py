@@ -164,6 +164,17 @@ def _extended_ends(entries: Iterable[Entry]) -> dict[str, list[date]]:
     return moved
 
 
+def _decision(entry: Entry, rule: str, declarable: int, counted: int | None, why: str) -> Decision:
+    return Decision(
+        event_version=entry.version,
+        occurred_on=entry.occurred_on,
+        rule=rule,
+        declarable_minutes=declarable,
+        explanation=why,
+        counted_minutes=counted,
+    )
+
+
 class _Ledger:
     """Accumulates decisions into months."""
 
@@ -188,16 +199,7 @@ class _Ledger:
     ) -> None:
         """``counted``: the client minutes this decision splits into declarable and not;
         ``None`` for facts outside hour accounting (result financing, cancellations)."""
-        m.decisions.append(
-            Decision(
-                event_version=entry.version,
-                occurred_on=entry.occurred_on,
-                rule=rule,
-                declarable_minutes=declarable,
-                explanation=why,
-                counted_minutes=counted,
-            )
-        )
+        m.decisions.append(_decision(entry, rule, declarable, counted, why))
         if counted is not None:
             m.declarable_minutes += declarable
             m.non_declarable_minutes += counted - declarable
@@ -492,14 +494,7 @@ def _contact(ctx: _Context, e: Entry) -> _Contacted:
     digital = c.channel == "digital"
 
     def decided(rule: str, declarable: int, counted: int | None, why: str) -> Decision:
-        return Decision(
-            event_version=e.version,
-            occurred_on=e.occurred_on,
-            rule=rule,
-            declarable_minutes=declarable,
-            explanation=why,
-            counted_minutes=counted,
-        )
+        return _decision(e, rule, declarable, counted, why)
 
     def contacted(decision: Decision | None, bound: int = 0) -> _Contacted:
         return _Contacted(e, financing, c.kind, client, digital, decision, bound)

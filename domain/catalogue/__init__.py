@@ -9,12 +9,12 @@ start-up with a :class:`CatalogueError` naming the file, the field and the probl
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date
 from decimal import Decimal
 from functools import cache, cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import msgspec
 
@@ -240,23 +240,29 @@ class Catalogue(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     def caps_on(self, day: date) -> Caps | None:
         """The R-11 / R-16 caps in force on ``day`` (remembered per day: the hour accounting
         asks it for every indirect and digital contact)."""
-        if day not in self._caps:
-            self._caps[day] = next((c for c in self.caps if c.valid_on(day)), None)
-        return self._caps[day]
+        return _in_force(self._caps, self.caps, day)
 
     @cached_property
     def _caps(self) -> dict[date, Caps | None]:
         return {}
 
     def settlement_on(self, day: date) -> SettlementRule | None:
-        if day not in self._settlements:
-            self._settlements[day] = next((s for s in self.settlements if s.valid_on(day)), None)
-        return self._settlements[day]
+        return _in_force(self._settlements, self.settlements, day)
 
     @cached_property
     def _settlements(self) -> dict[date, SettlementRule | None]:
         """``settlement_on`` by day, filled on first use (billing asks it for every period)."""
         return {}
+
+
+_E = TypeVar("_E", bound=Entry)
+
+
+def _in_force(known: dict[date, _E | None], entries: Sequence[_E], day: date) -> _E | None:
+    """The first of ``entries`` valid on ``day``, remembered in ``known``."""
+    if day not in known:
+        known[day] = next((e for e in entries if e.valid_on(day)), None)
+    return known[day]
 
 
 class CatalogueError(Exception):
