@@ -5,6 +5,7 @@ they are encoded into are byte for byte the same."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -27,7 +28,16 @@ from projections.entitlement import entitlements
 from projections.kpi_cells import items, timeline
 from projections.kpis import summarise
 from projections.signals import signals
-from tests.builders import at, catalogue, hours, indication, municipality, provider, referral
+from tests.builders import (
+    at,
+    catalogue,
+    hours,
+    indication,
+    municipality,
+    pieces,
+    provider,
+    referral,
+)
 
 _encode = msgspec.json.Encoder().encode
 
@@ -92,16 +102,22 @@ def test_incremental_derivation_equals_full_derivation_over_demo_histories_prope
 
 START = date(2024, 1, 15)
 END = date(2024, 12, 31)
-day_in_care = st.builds(lambda n: START + timedelta(days=n), st.integers(-20, 360))
+
+
+def days_in_care(start: date = START) -> st.SearchStrategy[date]:
+    return st.builds(lambda n: start + timedelta(days=n), st.integers(-20, 360))
+
+
+day_in_care = days_in_care()
 
 
 @st.composite
-def contact_fact(draw: st.DrawFn) -> f.Fact:
+def contact_fact(draw: st.DrawFn, start: date = START) -> f.Fact:
     kind = draw(st.sampled_from(["direct", "direct", "indirect", "group"]))
     channel = "digital" if kind == "direct" and draw(st.booleans()) else "in_person"
     group = kind == "group"
     return f.Contact(
-        occurred_on=draw(day_in_care),
+        occurred_on=draw(days_in_care(start)),
         minutes=draw(st.integers(5, 600)),
         kind=kind,  # type: ignore[arg-type]
         channel=channel,  # type: ignore[arg-type]
@@ -111,8 +127,8 @@ def contact_fact(draw: st.DrawFn) -> f.Fact:
 
 
 @st.composite
-def no_show_fact(draw: st.DrawFn) -> f.Fact:
-    day = draw(day_in_care)
+def no_show_fact(draw: st.DrawFn, start: date = START) -> f.Fact:
+    day = draw(days_in_care(start))
     hours_ahead = draw(st.none() | st.integers(1, 72))
     return f.NoShow(
         scheduled_at=at(day),
@@ -125,9 +141,17 @@ OPS = ["contact"] * 8 + ["no_show"] * 3 + ["evaluation", "retract", "correct", "
 OPS += ["extend", "end", "request"]
 
 
+ZOU_PRODUCTS = ("02A03", "02A04", "02A05")
+#: result financing (R-02), valid across the switch from four-weekly to weekly settlement
+#: (2021-01-01) and, for scale changes in 2021, per calendar month (-MO)
+RESULT_PRODUCTS = ("IB1", "IB2", "IB3")
+RESULT_SCALES = (*RESULT_PRODUCTS, "IB1-MO", "IB2-MO")
+#: a trajectory across the settlement switch
+RESULT_START, RESULT_END = date(2020, 7, 6), date(2021, 6, 30)
+
 #: the arguments of ``random_history``, drawn (a ZOU product, a weekly or total volume)
 over_random_histories = given(
-    product=st.sampled_from(["02A03", "02A04", "02A05"]),
+    product=st.sampled_from(ZOU_PRODUCTS),
     weekly=st.sampled_from([Decimal("0.5"), Decimal(2), Decimal(4), Decimal(8)]),
     total=st.booleans(),
     data=st.data(),
@@ -149,76 +173,105 @@ def test_incremental_derivation_equals_full_derivation_over_random_histories_pro
     assert replay_both_ways(list(case.collect_events()), cat) > 0
 
 
-def random_history(
-    product: str, weekly: Decimal, total: bool, data: st.DataObject, cat: Catalogue
-) -> Case:
-    """A ZOU case with random facts in random order (see the property above)."""
-    volume = Volume(amount=weekly * 20, unit="hour", frequency="total") if total else hours(weekly)
-    case = Case.open(municipality(), referral(on=START - timedelta(days=7)), cat)
-    case.record(
-        municipality(), indication(product, starts_on=START, ends_on=END, volume=volume), cat
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(product=st.sampled_from(RESULT_PRODUCTS), data=st.data())
+def test_incremental_derivation_equals_full_derivation_over_result_financed_histories_property(
+    product: str, data: st.DataObject
+) -> None:
+    # given a Drechtsteden case (result financing, R-02: period prices follow the start, the
+    # end and the last month of activity) with random facts in random order, among them
+    # scale changes to another product of the tenant
+    cat = catalogue("drechtsteden")
+    case = random_history(
+        product, Decimal(0), False, data, cat, RESULT_SCALES, RESULT_START, RESULT_END
     )
-    case.record(provider(), f.CareStart(started_on=START), cat)
+    # when each version is derived from the one before (the billed months kept where the
+    # billing and the month's fold are the same), then it equals the full derivation
+    assert replay_both_ways(list(case.collect_events()), cat) > 0
+
+
+def random_history(
+    product: str,
+    weekly: Decimal,
+    total: bool,
+    data: st.DataObject,
+    cat: Catalogue,
+    products: Sequence[str] = ZOU_PRODUCTS,
+    start: date = START,
+    end: date = END,
+) -> Case:
+    """A case with random facts in random order (see the properties above): of ZOU with an
+    hourly volume, or of another tenant (result financing) with the products' own volume;
+    scale changes choose among ``products``."""
+    tenant = cat.tenant
+    gm, pr = municipality(tenant), provider(tenant)
+    hourly = tenant == "zou"
+    volume: Volume | None = None
+    if hourly:
+        volume = (
+            Volume(amount=weekly * 20, unit="hour", frequency="total") if total else hours(weekly)
+        )
+    case = Case.open(gm, referral(tenant, on=start - timedelta(days=7)), cat)
+    case.record(gm, indication(product, starts_on=start, ends_on=end, volume=volume), cat)
+    case.record(pr, f.CareStart(started_on=start), cat)
     facts = [1, 2, 3]
     for op in data.draw(st.lists(st.sampled_from(OPS), min_size=5, max_size=40)):
         try:
             if op == "contact":
-                case.record(provider(), data.draw(contact_fact()), cat)
+                case.record(pr, data.draw(contact_fact(start)), cat)
                 facts.append(case.version)
             elif op == "no_show":
-                case.record(provider(), data.draw(no_show_fact()), cat)
+                case.record(pr, data.draw(no_show_fact(start)), cat)
                 facts.append(case.version)
             elif op == "evaluation":
                 zrm = {"financien": data.draw(st.integers(1, 5)), "huisvesting": 3}
-                day = data.draw(day_in_care)
-                case.record(
-                    provider(), f.Evaluation(evaluated_on=day, kind="periodic", zrm=zrm), cat
-                )
+                day = data.draw(days_in_care(start))
+                case.record(pr, f.Evaluation(evaluated_on=day, kind="periodic", zrm=zrm), cat)
             elif op == "retract" and len(facts) > 3:
                 target = data.draw(st.sampled_from(facts[3:]))
-                case.retract(provider(), f.Retraction(event_version=target, reason="dubbel"), cat)
+                case.retract(pr, f.Retraction(event_version=target, reason="dubbel"), cat)
             elif op == "correct" and len(facts) > 3:
                 target = data.draw(st.sampled_from(facts[3:]))
                 old = case.entry(target).fact
                 if isinstance(old, f.Contact):
                     new: f.Fact = msgspec.structs.replace(
                         old,
-                        occurred_on=data.draw(day_in_care),
+                        occurred_on=data.draw(days_in_care(start)),
                         minutes=data.draw(st.integers(5, 300)),
                     )
                     fix = f.Correction(event_version=target, replacement=new, reason="minuten")  # type: ignore[arg-type]
-                    case.correct(provider(), fix, cat)
+                    case.correct(pr, fix, cat)
                 else:
                     continue
             elif op == "scale":
                 scale = f.ScaleChange(
-                    effective_on=data.draw(day_in_care),
-                    product=data.draw(st.sampled_from(["02A03", "02A04", "02A05"])),
-                    volume=hours(data.draw(st.sampled_from([1, 3, 6]))),
-                    decided_on=START,
+                    effective_on=data.draw(days_in_care(start)),
+                    product=data.draw(st.sampled_from(products)),
+                    volume=hours(data.draw(st.sampled_from([1, 3, 6]))) if hourly else pieces(),
+                    decided_on=start,
                 )
-                case.record(municipality(), scale, cat)
+                case.record(gm, scale, cat)
             elif op == "extend":
-                ends = END + timedelta(days=data.draw(st.integers(30, 200)))
+                ends = end + timedelta(days=data.draw(st.integers(30, 200)))
                 current = case.state.current
                 if current is not None:
                     extension = f.Extension(
-                        assignment_number=current.assignment_number, ends_on=ends, decided_on=END
+                        assignment_number=current.assignment_number, ends_on=ends, decided_on=end
                     )
-                    case.record(municipality(), extension, cat)
+                    case.record(gm, extension, cat)
             elif op == "end":
-                latest = max((e.occurred_on for e in case.entries), default=START)
+                latest = max((e.occurred_on for e in case.entries), default=start)
                 day = latest + timedelta(days=data.draw(st.integers(0, 40)))
-                case.record(provider(), f.End(ended_on=day, reason="19"), cat)
+                case.record(pr, f.End(ended_on=day, reason="19"), cat)
             elif op == "request":
                 request = f.ChangeRequest(
                     request_id=f"R{case.version}",
                     kind="extension",
-                    ends_on=END + timedelta(days=90),
-                    effective_on=data.draw(day_in_care),
+                    ends_on=end + timedelta(days=90),
+                    effective_on=data.draw(days_in_care(start)),
                     report="verlenging nodig",
                 )
-                case.record(provider(), request, cat)
+                case.record(pr, request, cat)
         except DomainError:
             continue  # a fact the rules refuse is not recorded
         event(f"recorded: {op}")
