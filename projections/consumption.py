@@ -493,17 +493,16 @@ def _contact(ctx: _Context, e: Entry) -> _Contacted:
     )
     digital = c.channel == "digital"
 
-    def decided(rule: str, declarable: int, counted: int | None, why: str) -> Decision:
-        return _decision(e, rule, declarable, counted, why)
-
     def contacted(decision: Decision | None, bound: int = 0) -> _Contacted:
         return _Contacted(e, financing, c.kind, client, digital, decision, bound)
 
     if a is None or product is None:
-        return contacted(decided("R-20", 0, client, "outside the validity of every assignment"))
+        why = "outside the validity of every assignment"
+        return contacted(_decision(e, "R-20", 0, client, why))
     if product.financing == "result":
         return contacted(
-            decided(
+            _decision(
+                e,
                 "R-26",
                 0,
                 None,
@@ -518,8 +517,8 @@ def _contact(ctx: _Context, e: Entry) -> _Contacted:
             return _Contacted(e, financing, c.kind, client, digital, None, 0, a, caps)
     if c.kind == "group":
         why = f"group: {c.minutes} min x {c.professionals} professionals / {c.participants} clients"
-        return contacted(decided("R-12", client, client, why), client)
-    return contacted(decided("R-10", client, client, "direct client-bound time"), client)
+        return contacted(_decision(e, "R-12", client, client, why), client)
+    return contacted(_decision(e, "R-10", client, client, "direct client-bound time"), client)
 
 
 def _digital_direct(
