@@ -43,7 +43,7 @@ from __future__ import annotations
 import bisect
 import copy
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -333,9 +333,6 @@ class _Context:
         self._prices: dict[date, tuple[Price | None, str] | None] = {}
         #: result-financing period prices by (start of care, end, last month of activity)
         self.billed: dict[tuple[date, date | None, str | None], _Billed] = {}
-        #: the latest of those per start and end of care, with its last month of activity
-        #: (a later month is billed on from it: ``_bill``)
-        self.billed_last: dict[tuple[date, date | None], tuple[str, _Billed]] = {}
 
     def with_state(self, state: CaseState) -> _Context:
         """This context for a later version of the case with the same assignments (the
@@ -837,9 +834,6 @@ class _Billed:
     #: each billed month made from this billing and a fold: (the fold, the month), so a
     #: later version that keeps the fold keeps the month (the same object)
     made: dict[str, tuple[MonthFold | None, MonthConsumption]] = field(default_factory=dict)
-    #: per result-financed assignment (by its place in the state's assignments): the last
-    #: day billed through and the first day of the period after it
-    reach: dict[int, tuple[date, date]] = field(default_factory=dict)
 
     def holds(self, folds: dict[str, MonthFold]) -> bool:
         """Whether ``folds`` seed every billed month as the folds billed from did."""
@@ -859,25 +853,13 @@ def _bill(
 ) -> dict[str, MonthConsumption]:
     """The months of the fold plus the result-financing period prices (R-02), which depend
     on the start and end of care and on the last recorded fact, not on each fact (kept per
-    case while those stay the same; when the last month of activity moves on, billed on
-    from the billing before, ``_bill_on``)."""
+    case while those stay the same)."""
     if state.started_on is None:
         return {k: fold.month for k, fold in folds.items()}
-    last = month_key(last_known) if last_known else None
-    key = (state.started_on, state.ended_on, last)
+    key = (state.started_on, state.ended_on, month_key(last_known) if last_known else None)
     billed = ctx.billed.get(key)
     if billed is None or not billed.holds(folds):
-        billed = None
-        latest = ctx.billed_last.get(key[:2])
-        if latest is not None and last is not None and last_known is not None and latest[0] < last:
-            was, before = latest
-            if before.holds(folds):
-                billed = _bill_on(state, ctx, folds, last_known, was, before)
-        if billed is None:
-            billed = _bill_periods(state, ctx, folds, last_known)
-        ctx.billed[key] = billed
-        if last is not None:
-            ctx.billed_last[key[:2]] = (last, billed)
+        billed = ctx.billed[key] = _bill_periods(state, ctx, folds, last_known)
     months = {k: fold.month for k, fold in folds.items()}
     if not billed.periods:
         return months
@@ -903,14 +885,15 @@ def _bill(
     return dict(sorted(months.items()))
 
 
-def _bill_span(
-    state: CaseState, ctx: _Context, last_known: date | None
-) -> Iterator[tuple[int, Assignment, date, date]]:
-    """Each result-financed assignment (with its place in the state's assignments) and the
-    days to bill it for: from the start of its care through its end, the end of care, or the
-    month of the last recorded activity, whichever comes first."""
+def _bill_periods(
+    state: CaseState, ctx: _Context, folds: dict[str, MonthFold], last_known: date | None
+) -> _Billed:
+    billing = _Ledger()
+    totals = _Seeded(folds)
+    sources = _SeededSources(folds)
+    unknown: set[str] = set()
     assert state.started_on is not None
-    for i, a in enumerate(state.assignments):
+    for a in state.assignments:
         product = ctx.product(a.product)
         if product is None or product.financing != "result":
             continue
@@ -920,82 +903,17 @@ def _bill_span(
         # end): later months are not settled yet.
         known = last_known or start
         end = min(end, max(month_bounds(month_key(known))[1], state.ended_on or start))
-        if end >= start:
-            yield i, a, start, end
-
-
-def _bill_periods(
-    state: CaseState, ctx: _Context, folds: dict[str, MonthFold], last_known: date | None
-) -> _Billed:
-    billing = _Ledger()
-    totals = _Seeded(folds)
-    sources = _SeededSources(folds)
-    unknown: set[str] = set()
-    reach: dict[int, tuple[date, date]] = {}
-    for i, a, start, end in _bill_span(state, ctx, last_known):
-        reach[i] = (end, _bill_result(billing, a, start, end, ctx.cat, totals, sources, unknown))
-    return _billed(billing, folds, totals, sources, unknown, reach)
-
-
-def _billed(
-    billing: _Ledger,
-    folds: dict[str, MonthFold],
-    totals: dict[str, Decimal],
-    sources: dict[str, set[str]],
-    unknown: set[str],
-    reach: dict[int, tuple[date, date]],
-    before: _Billed | None = None,
-) -> _Billed:
-    periods = {k: m.periods_billed for k, m in billing.months.items()}
-    billed = set(totals) | set(sources)
-    if before is not None:
-        periods = {**before.periods, **periods}
-        billed -= set(before.seeds)
+        if end < start:
+            continue
+        _bill_result(billing, a, start, end, ctx.cat, totals, sources, unknown)
     return _Billed(
-        periods=periods,
+        periods={k: m.periods_billed for k, m in billing.months.items()},
         totals=dict(totals),
         sources=dict(sources),
         unknown=unknown,
-        seeds={**(before.seeds if before else {}), **{k: _seed(folds.get(k)) for k in billed}},
-        seeded={**(before.seeded if before else {}), **{k: folds.get(k) for k in billed}},
-        made=dict(before.made) if before else {},
-        reach=reach,
+        seeds={k: _seed(folds.get(k)) for k in set(totals) | set(sources)},
+        seeded={k: folds.get(k) for k in set(totals) | set(sources)},
     )
-
-
-def _bill_on(
-    state: CaseState,
-    ctx: _Context,
-    folds: dict[str, MonthFold],
-    last_known: date,
-    was: str,
-    before: _Billed,
-) -> _Billed | None:
-    """The billing through the month of ``last_known`` from ``before``, the billing through
-    the earlier month ``was`` (its months seeded alike by ``folds``): each assignment's
-    periods go on from where they stopped. Exact where ``before`` stopped at the end of
-    ``was`` or at the assignment's end: every period up to there is billed as from scratch
-    (a four-week period in the month it starts, a week or month period cut at the month's
-    end), so the periods after it fall in later months only. Else None (bill from
-    scratch)."""
-    month_end = month_bounds(was)[1]
-    billing = _Ledger()
-    totals = _Seeded(folds)
-    totals.update(before.totals)
-    sources = _SeededSources(folds)
-    sources.update((k, set(v)) for k, v in before.sources.items())
-    unknown = set(before.unknown)
-    reach: dict[int, tuple[date, date]] = {}
-    for i, a, _, end in _bill_span(state, ctx, last_known):
-        if i not in before.reach:
-            return None
-        billed_to, day = before.reach[i]
-        if billed_to != end and billed_to != month_end:
-            return None
-        reach[i] = (end, _bill_result(billing, a, day, end, ctx.cat, totals, sources, unknown))
-    if len(reach) != len(before.reach) or not billing.months.keys().isdisjoint(before.periods):
-        return None
-    return _billed(billing, folds, totals, sources, unknown, reach, before)
 
 
 def consumption(
@@ -1081,10 +999,9 @@ def _bill_result(
     totals: dict[str, Decimal],
     sources: dict[str, set[str]],
     unknown: set[str],
-) -> date:
+) -> None:
     """R-02: bill ``start..end`` period by period under the settlement rule in force on each
-    period's business date (a product's own ``settlement_period`` wins, IB MO); the first
-    day of the period after the last one billed."""
+    period's business date (a product's own ``settlement_period`` wins, IB MO)."""
     product = cat.product_any(a.product)
     day = start
     while day <= end:
@@ -1095,7 +1012,6 @@ def _bill_result(
             day = _bill_four_weeks(ledger, a, day, end, cat, totals, sources, unknown)
         else:
             day = _bill_weeks(ledger, a, day, end, cat, totals, sources, unknown)
-    return day
 
 
 def _charge(

@@ -190,50 +190,6 @@ def test_incremental_derivation_equals_full_derivation_over_result_financed_hist
     assert replay_both_ways(list(case.collect_events()), cat) > 0
 
 
-@pytest.mark.parametrize(
-    ("start", "days"),
-    [
-        # 2016: four-weekly periods billed in the month they start, at the seeds' prices
-        (date(2016, 3, 14), [date(2016, 3, 20), date(2016, 5, 30), date(2016, 6, 6),
-                             date(2016, 9, 1)]),
-        # across the switch to weekly periods settled per calendar month (2021-01-01; the
-        # seeds give no price after 2016: amounts unknown)
-        (date(2020, 10, 12), [date(2020, 10, 20), date(2020, 12, 28), date(2021, 1, 4),
-                              date(2021, 3, 1)]),
-    ],
-)  # fmt: skip
-def test_R02_a_later_month_of_activity_bills_on_from_the_billing_before(
-    start: date, days: list[date]
-) -> None:
-    # given a Drechtsteden case with IB1 (result financing, R-02), billed through the month
-    # of its last contact
-    cat = catalogue("drechtsteden")
-    gm, pr = municipality("drechtsteden"), provider("drechtsteden")
-    case = Case.open(gm, referral("drechtsteden", on=start - timedelta(days=7)), cat)
-    case.record(gm, indication("IB1", starts_on=start, ends_on=start + timedelta(days=300)), cat)
-    case.record(pr, f.CareStart(started_on=start), cat)
-    cid = str(case.id)
-    previous = derive(cid, case.state, case.entries, cat, case.version)
-    for day in days:
-        # when a contact in a later month moves the billing on
-        case.record(pr, f.Contact(occurred_on=day, minutes=60, kind="direct"), cat)
-        after = derive(cid, case.state, case.entries, cat, case.version, previous)
-        assert after.from_previous
-        # then the months billed before are kept as they were (billed on, not again) ...
-        for key, month in previous.months.items():
-            if key < day.isoformat()[:7]:
-                assert after.months[key] is month, (day, key)
-        assert after.months[day.isoformat()[:7]].periods_billed
-        # ... and every month equals the billing from scratch
-        assert document(after) == document(derive(cid, case.state, case.entries, cat, case.version))
-        previous = after
-    first, last = start.isoformat()[:7], days[-1].isoformat()[:7]
-    assert min(previous.months) == first
-    assert max(previous.months) == last
-    if start.year == 2016:
-        assert all(m.amount_due for m in previous.months.values())
-
-
 def random_history(
     product: str,
     weekly: Decimal,
