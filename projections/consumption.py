@@ -268,6 +268,8 @@ class MonthFold:
     #: assignment in ``signals``, the declaration lines in ``declarations``), each under a
     #: key naming what else it read; shared by every version that keeps these decisions
     memo: dict[object, object] = field(default_factory=dict)
+    #: declarable minutes x hourly price, summed exactly (``total`` is this / 60)
+    priced: Decimal = Decimal(0)
 
     def shifted(self, start: Carry) -> MonthFold | None:
         """This month folded from another state carried in, when that state decides every
@@ -312,6 +314,7 @@ class MonthFold:
             self.need,
             self.cut,
             self.memo,
+            self.priced,
         )
 
 
@@ -442,7 +445,8 @@ def _fold_month(ctx: _Context, key: str, entries: list[Entry], start: Carry) -> 
     assert m is not None  # every month folded has a fact
     carry = _indirect(ledger, m, indirect, cat, carry, client_bound)
     need, cut = _total_volume(ctx, m, carry.volume)
-    total, sources, unknown = _hourly_amount(ctx, m)
+    priced, sources, unknown = _hourly_amount(ctx, m)
+    total = _hours_amount(priced)
     m.price_source = "mixed" if len(sources) > 1 else next(iter(sources), "none")
     m.amount_due = _amount_due(m, total, sources, unknown)
     m.decisions.sort(key=_decision_order)
@@ -458,6 +462,94 @@ def _fold_month(ctx: _Context, key: str, entries: list[Entry], start: Carry) -> 
         indirect=bool(indirect),
         need=need,
         cut=cut,
+        priced=priced,
+    )
+
+
+def _fold_in(ctx: _Context, old: MonthFold, e: Entry, start: Carry) -> MonthFold | None:
+    """Month ``old`` with one more contact ``e`` (not yet in it), folded from the same
+    state carried in, without deciding its other facts again: when ``e`` is decided on its
+    own (not R-11 indirect or R-16 digital direct time, which are decided in their place),
+    the month judged no indirect time (R-11 reads the month's client-bound time, which
+    ``e`` changes), and R-17 decides the month's time of ``e``'s assignment without regard
+    to order: all of it within the volume, with ``e`` too, or none of it (the volume used
+    up before the month). Every other decision of the month is then as it was: R-13 counts
+    no-shows and R-16 digital time alone, R-17 cuts each assignment's time on its own, and
+    no contact's decision reads another's. Else None: fold the month again."""
+    if old.indirect or not isinstance(e.fact, f.Contact) or start != old.start:
+        return None
+    hit = ctx.decided.get(e.version)
+    if hit is None or hit.entry is not e:
+        hit = ctx.decided[e.version] = _contact(ctx, e)
+    d = hit.decision
+    was = old.month
+    if d is None:
+        return None  # decided in its place in the month
+    if hit.financing != was.financing and _fact_order(e) < _fact_order(old.entries[0]):
+        return None  # the month's first fact, of another financing: the month's financing
+    need, volume, cut = old.need, old.end.volume, old.cut
+    counted = d.counted_minutes
+    if d.declarable_minutes and counted is not None:
+        granted = ctx.volume_on(d.occurred_on)
+        if granted is not None:
+            k, g = granted
+            held = need.get(k)
+            n = (held[1] if held is not None else 0) + d.declarable_minutes
+            used = start.volume.get(k, 0)
+            if used >= g:  # R-17: the volume used up before the month, none of it declarable
+                d = _beyond(d, g, 0)
+                cut = True
+                volume = volume if k in volume else {**volume, k: used}
+            elif used + n > g:
+                return None  # R-17 would cut some of it, in date order: fold the month again
+            else:
+                volume = {**volume, k: volume.get(k, 0) + d.declarable_minutes}
+            need = {**need, k: (g, n)}
+    priced, sources, unknown = old.priced, old.sources, old.unknown
+    if d.declarable_minutes:
+        price_of = ctx.price_of(d.occurred_on)
+        if price_of is not None:
+            price, source = price_of
+            sources = sources | {source}
+            if price is None or price.per != "hour":
+                unknown = True
+            else:
+                priced += price.amount * d.declarable_minutes
+    minutes = msgspec.structs.replace(was.minutes)
+    setattr(minutes, hit.kind, getattr(minutes, hit.kind) + hit.client)
+    if hit.digital:
+        minutes.digital += hit.client
+    decisions = list(was.decisions)
+    bisect.insort(decisions, d, key=_decision_order)
+    m = msgspec.structs.replace(was, minutes=minutes, decisions=decisions)
+    if counted is not None:
+        m.declarable_minutes += d.declarable_minutes
+        m.non_declarable_minutes += counted - d.declarable_minutes
+    total = _hours_amount(priced)
+    m.price_source = "mixed" if len(sources) > 1 else next(iter(sources), "none")
+    m.amount_due = _amount_due(m, total, sources, unknown)
+    entries = list(old.entries)
+    bisect.insort(entries, e, key=_fact_order)
+    end = old.end
+    end = Carry(
+        no_shows=end.no_shows,
+        digital=end.digital,
+        indirect=end.indirect,
+        client_bound=end.client_bound + hit.bound,
+        volume=volume,
+    )
+    return MonthFold(
+        old.key,
+        entries,
+        start,
+        end,
+        m,
+        total,
+        sources,
+        unknown,
+        need=need,
+        cut=cut,
+        priced=priced,
     )
 
 
@@ -641,22 +733,31 @@ def _total_volume(
         if allowed == d.declarable_minutes:
             continue
         cut_any = True
+        m.decisions[i] = _beyond(d, granted, allowed)
         cut = d.declarable_minutes - allowed
-        m.decisions[i] = msgspec.structs.replace(
-            d,
-            rule="R-17",
-            declarable_minutes=allowed,
-            beyond_volume_minutes=cut,
-            explanation=f"{d.explanation}; beyond the total volume of {granted} min granted "
-            f"over the validity: {cut} min not declarable",
-        )
         m.declarable_minutes -= cut
         m.non_declarable_minutes += cut
     return need, cut_any
 
 
+def _beyond(d: Decision, granted: int, allowed: int) -> Decision:
+    """R-17: decision ``d`` with only ``allowed`` of its declarable minutes within the total
+    volume ``granted``."""
+    cut = d.declarable_minutes - allowed
+    return msgspec.structs.replace(
+        d,
+        rule="R-17",
+        declarable_minutes=allowed,
+        beyond_volume_minutes=cut,
+        explanation=f"{d.explanation}; beyond the total volume of {granted} min granted "
+        f"over the validity: {cut} min not declarable",
+    )
+
+
 def _hourly_amount(ctx: _Context, m: MonthConsumption) -> tuple[Decimal, set[str], bool]:
-    """Declarable minutes x the hourly price on the fact's date (decision order)."""
+    """Declarable minutes x the hourly price on the fact's date, summed exactly (a price
+    has cents, minutes are whole: in whatever order the decisions come, the same sum),
+    divided by 60 once: :func:`_hours_amount`."""
     total = Decimal(0)
     sources: set[str] = set()
     unknown = False
@@ -672,8 +773,13 @@ def _hourly_amount(ctx: _Context, m: MonthConsumption) -> tuple[Decimal, set[str
         if price is None or price.per != "hour":
             unknown = True
             continue
-        total += price.amount * d.declarable_minutes / 60
+        total += price.amount * d.declarable_minutes
     return total, sources, unknown
+
+
+def _hours_amount(priced: Decimal) -> Decimal:
+    """The amount of ``priced`` (declarable minutes x hourly prices)."""
+    return priced / 60
 
 
 def _amount_due(m: MonthConsumption, total: Decimal, used: set[str], unknown: bool) -> str | None:
@@ -750,9 +856,12 @@ class Fold:
                     folds[key] = done = _fold_month(ctx, key, [entry], carry)
                     carry = done.end
             if k == key:
-                merged = list(old.entries)
-                bisect.insort(merged, entry, key=_fact_order)
-                folds[k] = done = _fold_month(ctx, k, merged, carry)
+                inserted = _fold_in(ctx, old, entry, carry)
+                if inserted is None:
+                    merged = list(old.entries)
+                    bisect.insort(merged, entry, key=_fact_order)
+                    inserted = _fold_month(ctx, k, merged, carry)
+                folds[k] = done = inserted
             elif carry == old.start:
                 folds[k] = done = old  # the same state carried in: the same month
             else:

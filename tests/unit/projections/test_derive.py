@@ -149,11 +149,14 @@ RESULT_SCALES = (*RESULT_PRODUCTS, "IB1-MO", "IB2-MO")
 #: a trajectory across the settlement switch
 RESULT_START, RESULT_END = date(2020, 7, 6), date(2021, 6, 30)
 
-#: the arguments of ``random_history``, drawn (a ZOU product, a weekly or total volume)
+#: the arguments of ``random_history``, drawn (a ZOU product, a weekly or total volume), and
+#: whether the catalogue has prices (the seeds give ZOU none: amounts unknown; the demo's
+#: example tariffs give amounts due)
 over_random_histories = given(
     product=st.sampled_from(ZOU_PRODUCTS),
     weekly=st.sampled_from([Decimal("0.5"), Decimal(2), Decimal(4), Decimal(8)]),
     total=st.booleans(),
+    priced=st.booleans(),
     data=st.data(),
 )
 
@@ -161,27 +164,30 @@ over_random_histories = given(
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @over_random_histories
 def test_incremental_derivation_equals_full_derivation_over_random_histories_property(
-    product: str, weekly: Decimal, total: bool, data: st.DataObject
+    product: str, weekly: Decimal, total: bool, priced: bool, data: st.DataObject
 ) -> None:
     # given a ZOU case with random facts in random order: contacts and no-shows in any
     # month (also months already past), indirect, digital and group time, timely and late
     # cancellations, a small total volume, corrections, retractions, scale changes,
-    # an extension and an end
-    cat = catalogue("zou")
+    # an extension and an end; with hourly prices or without
+    cat = catalogue("zou").with_example_tariffs() if priced else catalogue("zou")
     case = random_history(product, weekly, total, data, cat)
     # when each version is derived from the one before, then it equals the full derivation
     assert replay_both_ways(list(case.collect_events()), cat) > 0
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(product=st.sampled_from(RESULT_PRODUCTS), data=st.data())
+@given(product=st.sampled_from(RESULT_PRODUCTS), priced=st.booleans(), data=st.data())
 def test_incremental_derivation_equals_full_derivation_over_result_financed_histories_property(
-    product: str, data: st.DataObject
+    product: str, priced: bool, data: st.DataObject
 ) -> None:
     # given a Drechtsteden case (result financing, R-02: period prices follow the start, the
     # end and the last month of activity) with random facts in random order, among them
-    # scale changes to another product of the tenant
+    # scale changes to another product of the tenant; with the weekly prices from 2021 (the
+    # demo's example tariffs) or without
     cat = catalogue("drechtsteden")
+    if priced:
+        cat = cat.with_example_tariffs()
     case = random_history(
         product, Decimal(0), False, data, cat, RESULT_SCALES, RESULT_START, RESULT_END
     )
@@ -317,6 +323,46 @@ def test_a_contact_in_an_earlier_month_refolds_from_that_month_and_keeps_the_mon
     assert _encode(after.entitlements) == _encode(entitlements(case.state, case.entries, cat))
     assert _encode(after.signals) == _encode(signals(case.state, case.entries, cat))
     assert after.items == items(after.summary)
+
+
+def test_R17_a_contact_inserted_into_its_month_beyond_the_total_volume_refolds_the_month() -> None:
+    # given a ZOU case with a total volume of 2 hours and two direct contacts in February
+    # (60 min on the 5th, 50 min on the 20th): within the volume
+    cat = catalogue("zou").with_example_tariffs()
+    total = Volume(amount=Decimal(2), unit="hour", frequency="total")
+    case = Case.open(municipality(), referral(on=START - timedelta(days=7)), cat)
+    case.record(
+        municipality(), indication("02A05", starts_on=START, ends_on=END, volume=total), cat
+    )
+    case.record(provider(), f.CareStart(started_on=START), cat)
+    cid = str(case.id)
+    d = derive(cid, case.state, case.entries, cat, case.version)
+    for day, minutes in ((5, 60), (20, 50), (10, 30)):
+        # when a contact is recorded in that month (the last one dated between the two)
+        fact = f.Contact(occurred_on=date(2024, 2, day), minutes=minutes, kind="direct")
+        case.record(provider(), fact, cat)
+        d = derive(cid, case.state, case.entries, cat, case.version, d)
+        assert d.from_previous
+        assert document(d) == document(derive(cid, case.state, case.entries, cat, case.version))
+    # then R-17 cuts in date order: the contact of the 20th, not the one recorded last
+    cut = [
+        (x.occurred_on.day, x.rule, x.beyond_volume_minutes) for x in d.months["2024-02"].decisions
+    ]
+    assert cut == [(5, "R-10", 0), (10, "R-10", 0), (20, "R-17", 20)]
+    assert d.months["2024-02"].declarable_minutes == 120
+    assert d.months["2024-02"].amount_due == "180.00"  # 2 h x 90.00 (example tariff)
+    # and in March, the volume used up before the month, none of the month is declarable,
+    # whatever the order the contacts come in
+    for day, minutes in ((10, 30), (5, 20), (12, 15)):
+        fact = f.Contact(occurred_on=date(2024, 3, day), minutes=minutes, kind="direct")
+        case.record(provider(), fact, cat)
+        d = derive(cid, case.state, case.entries, cat, case.version, d)
+        assert document(d) == document(derive(cid, case.state, case.entries, cat, case.version))
+    march = d.months["2024-03"]
+    assert [(x.occurred_on.day, x.rule, x.beyond_volume_minutes) for x in march.decisions] == [
+        (5, "R-17", 20), (10, "R-17", 30), (12, "R-17", 15)
+    ]  # fmt: skip
+    assert (march.declarable_minutes, march.non_declarable_minutes) == (0, 65)
 
 
 @pytest.mark.parametrize("fact", ["extension", "retraction"])

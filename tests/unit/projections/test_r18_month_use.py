@@ -120,11 +120,12 @@ def assert_kept_equals_reference(case: Case, cat: Catalogue, raised: set[str]) -
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @over_random_histories
 def test_r18_from_kept_month_use_equals_decision_by_decision_property(
-    product: str, weekly: Decimal, total: bool, data: st.DataObject
+    product: str, weekly: Decimal, total: bool, priced: bool, data: st.DataObject
 ) -> None:
     # given random ZOU histories with small volumes (R-17 cuts), scale changes, extensions,
-    # change requests, corrections, retractions and ends, derived version by version
-    cat = catalogue("zou")
+    # change requests, corrections, retractions and ends, derived version by version (with
+    # hourly prices or without)
+    cat = catalogue("zou").with_example_tariffs() if priced else catalogue("zou")
     case = random_history(product, weekly, total, data, cat)
     raised: set[str] = set()
     # when R-18 is read from the months' kept use, then it equals the reference
