@@ -799,7 +799,8 @@ def _fact_order(e: Entry) -> tuple[date, int]:
 
 class Fold:
     """The consumption of one case version, month by month, with the state at each month
-    boundary: :meth:`add` decides a new contact or no-show by refolding from its month."""
+    boundary: :meth:`add` decides a new contact or no-show by inserting it into its month
+    (:func:`_fold_in`) or refolding from its month."""
 
     def __init__(
         self,
@@ -837,9 +838,11 @@ class Fold:
 
     def add(self, state: CaseState, entry: Entry) -> Fold:
         """This fold with one more contact or no-show (``entry``, not yet in it), for a case
-        whose assignments are unchanged: the months before the entry's month are kept, its
-        month is refolded from the state carried into it, and later months are refolded
-        only while the state carried into them differs from before."""
+        whose assignments are unchanged: the months before the entry's month are kept, the
+        entry is inserted into its month where that decides no other fact anew
+        (:func:`_fold_in`), else the month is refolded from the state carried into it, and
+        later months are refolded only while the state carried into them differs from
+        before."""
         ctx = self._ctx.with_state(state)
         key = month_key(entry.occurred_on)
         folds: dict[str, MonthFold] = {}
