@@ -530,12 +530,12 @@ def _fold_in(ctx: _Context, old: MonthFold, e: Entry, start: Carry) -> MonthFold
     m.amount_due = _amount_due(m, total, sources, unknown)
     entries = list(old.entries)
     bisect.insort(entries, e, key=_fact_order)
-    end = old.end
+    ended = old.end
     end = Carry(
-        no_shows=end.no_shows,
-        digital=end.digital,
-        indirect=end.indirect,
-        client_bound=end.client_bound + hit.bound,
+        no_shows=ended.no_shows,
+        digital=ended.digital,
+        indirect=ended.indirect,
+        client_bound=ended.client_bound + hit.bound,
         volume=volume,
     )
     return MonthFold(
