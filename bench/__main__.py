@@ -287,10 +287,13 @@ def timetravel(app: Any) -> tuple[float, float]:
     return statistics.median(times), pct(times, 99)
 
 
-def rebuild_child(url: str, in_place: bool = False, workers: int | None = None) -> None:
+def rebuild_child(
+    url: str, in_place: bool = False, workers: int | None = None, names: list[str] | None = None
+) -> None:
     """Run in a child process so its peak RSS is the rebuild's own (the largest of this
     process and its workers). ``in_place``: the single-process replay into the live tables
-    (the rebuild before fresh tables and workers), measured in the same run as a baseline."""
+    (the rebuild before fresh tables and workers), measured in the same run as a baseline.
+    ``names``: only these projections (all by default)."""
     from application.application import CaseLog
     from projections.runner import ProjectionRunner
     from storage.config import store_config
@@ -298,7 +301,7 @@ def rebuild_child(url: str, in_place: bool = False, workers: int | None = None) 
     app = CaseLog(store=store_config(url))
     runner = ProjectionRunner(app)
     started = time.perf_counter()
-    n = runner.rebuild_in_place() if in_place else runner.rebuild(workers=workers)
+    n = runner.rebuild_in_place(names) if in_place else runner.rebuild(names, workers=workers)
     took = time.perf_counter() - started
     peak = max(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
@@ -667,6 +670,25 @@ def run(
             )
             figures["rebuild_peak_rss_mb"] = child["peak_rss_mb"]
             save()
+            # the same rebuild without the bitemporal KPI history (``kpi_cells``): what the
+            # history costs, and what ``caselog projections rebuild NAME...`` of the per-case
+            # projections alone reaches (docs/performance.md, "What a rebuild's time buys")
+            log("rebuilding every projection but the KPI history (child process)")
+            from projections.runner import ALL
+
+            others = ",".join(p.name for p in ALL if p.name != "kpi_cells")
+            out = subprocess.run(
+                [sys.executable, "-m", "bench", "--rebuild-child", url, "--names", others],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            child = json.loads(out.stdout.strip().splitlines()[-1])
+            figures["rebuild_without_kpi_history_events_per_s"] = child["events"] / child["seconds"]
+            figures["rebuild_without_kpi_history_ratio"] = (
+                figures["rebuild_without_kpi_history_events_per_s"] / figures["raw_read_rows_per_s"]
+            )
+            save()
             ids = sample_case_ids(app)
             app.close()
             # the rebuild leaves gigabytes of dirty pages and WAL behind: without this, the
@@ -755,9 +777,11 @@ def main() -> int:
     p.add_argument("--rebuild-child", help=argparse.SUPPRESS)
     p.add_argument("--in-place", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--workers", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--names", help=argparse.SUPPRESS)  # projections, comma-separated
     args = p.parse_args()
     if args.rebuild_child:
-        rebuild_child(args.rebuild_child, args.in_place, args.workers)
+        names = args.names.split(",") if args.names else None
+        rebuild_child(args.rebuild_child, args.in_place, args.workers, names)
         return 0
     if args.reads_only:
         text = json.dumps(reads_only(args.reads_only, args.json_path), indent=2)

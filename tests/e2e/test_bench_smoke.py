@@ -14,6 +14,7 @@ FIGURES = [
     "raw_pg_single_row_txn_per_s", "write_http_commands_per_s", "write_http_p99_ms", "write_ratio",
     "raw_pg_executemany_rows_per_s", "import_events_per_s", "import_ratio",
     "raw_pg_read_rows_per_s", "rebuild_events_per_s", "rebuild_ratio",
+    "rebuild_without_kpi_history_events_per_s", "rebuild_without_kpi_history_ratio",
     "timetravel_ms_p50", "timetravel_ms_p99", "kpi_query_ms_p95", "case_read_ms_p95",
     "as_of_kpi_s", "as_of_kpi_ms_p95", "serve_peak_rss_mb", "rebuild_peak_rss_mb", "caseload_page_ms_p95",
     *(f"write_ms_p50_{n}" for n in (10, 100, 1000, 5000)),
