@@ -13,24 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.__main__ import SCALES, import_figure, log, make_database, raw_read
-
-
-def child(url: str, *args: str) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, "-m", "bench", "--rebuild-child", url, *args],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
+from bench.__main__ import SCALES, import_figure, in_child, log, make_database, raw_read
 
 
 def run(scale: str, store: str, workers: list[int]) -> dict[str, Any]:
@@ -48,13 +36,13 @@ def run(scale: str, store: str, workers: list[int]) -> dict[str, Any]:
             app.close()
             figures["raw_read_rows_per_s"] = raw = raw_read(url, store)
             log("rebuild in place, one process")
-            done = child(url, "--in-place")
+            done = in_child(url, "--in-place")
             figures["rebuild_in_place_events_per_s"] = rate = done["events"] / done["seconds"]
             figures["rebuild_in_place_ratio"] = rate / raw
             figures["rebuild_in_place_peak_rss_mb"] = done["peak_rss_mb"]
             for n in workers:
                 log(f"rebuild into fresh tables, {n} worker(s)")
-                done = child(url, "--workers", str(n))
+                done = in_child(url, "--workers", str(n))
                 rate = done["events"] / done["seconds"]
                 figures[f"rebuild_w{n}_events_per_s"] = rate
                 figures[f"rebuild_w{n}_ratio"] = rate / raw
