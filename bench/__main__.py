@@ -663,20 +663,6 @@ def run(
                 figures["rebuild_in_place_ratio"] = (
                     figures["rebuild_in_place_events_per_s"] / figures["raw_read_rows_per_s"]
                 )
-            # the rebuild below without the bitemporal KPI history (``kpi_cells``): what the
-            # history costs, and what ``caselog projections rebuild NAME...`` of the per-case
-            # projections alone reaches (docs/performance.md). It runs first, so that the
-            # write load follows the full rebuild, as in the runs before this figure
-            log("rebuilding every projection but the KPI history (child process)")
-            from projections.runner import ALL
-
-            others = ",".join(p.name for p in ALL if p.name != "kpi_cells")
-            child = in_child(url, "--names", others)
-            figures["rebuild_without_kpi_history_events_per_s"] = child["events"] / child["seconds"]
-            figures["rebuild_without_kpi_history_ratio"] = (
-                figures["rebuild_without_kpi_history_events_per_s"] / figures["raw_read_rows_per_s"]
-            )
-            save()
             log("rebuilding all projections into fresh tables, swapped in (child process)")
             child = in_child(url)
             figures["rebuild_events_per_s"] = child["events"] / child["seconds"]

@@ -14,7 +14,6 @@ FIGURES = [
     "raw_pg_single_row_txn_per_s", "write_http_commands_per_s", "write_http_p99_ms", "write_ratio",
     "raw_pg_executemany_rows_per_s", "import_events_per_s", "import_ratio",
     "raw_pg_read_rows_per_s", "rebuild_events_per_s", "rebuild_ratio",
-    "rebuild_without_kpi_history_events_per_s", "rebuild_without_kpi_history_ratio",
     "timetravel_ms_p50", "timetravel_ms_p99", "kpi_query_ms_p95", "case_read_ms_p95",
     "as_of_kpi_s", "as_of_kpi_ms_p95", "serve_peak_rss_mb", "rebuild_peak_rss_mb", "caseload_page_ms_p95",
     *(f"write_ms_p50_{n}" for n in (10, 100, 1000, 5000)),
@@ -76,3 +75,23 @@ def test_derive_bench_reports_the_cost_per_version_and_the_rebuild_both_ways(
     assert figures["next_ratio_5000_10"] > 0
     assert figures["rebuild_events_per_s_incremental"] > 0
     assert figures["rebuild_events_per_s_full"] > 0
+
+
+def test_rebuild_bench_reports_the_rebuild_with_and_without_the_kpi_history(
+    pg_server: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "rebuild.json"
+    subprocess.run(
+        [sys.executable, "-m", "bench.rebuild", "--scale", "smoke", "--workers", "2", "--in-place", "no", "--json", str(out)],
+        check=True, timeout=300, capture_output=True,
+    )  # fmt: skip
+    figures = json.loads(out.read_text())
+    assert figures["events"] > 0
+    assert "rebuild_in_place_events_per_s" not in figures  # --in-place no
+    for name in ("rebuild_w2", "rebuild_w2_without_kpi_history"):
+        assert figures[f"{name}_events_per_s"] > 0
+        assert (
+            0
+            < figures[f"{name}_ratio"]
+            == round(figures[f"{name}_events_per_s"] / figures["raw_read_rows_per_s"], 3)
+        )
