@@ -22,14 +22,24 @@ FIGURES = [
 ]  # fmt: skip
 
 
+def bench_figures(tmp_path: Path, module: str, *args: str) -> dict:
+    """Run ``python -m MODULE ARGS --json FILE`` (a bench) and read its figures."""
+    out = tmp_path / f"{module}.json"
+    subprocess.run(
+        [sys.executable, "-m", module, *args, "--json", str(out)],
+        check=True,
+        timeout=300,
+        capture_output=True,
+    )
+    figures: dict = json.loads(out.read_text())
+    return figures
+
+
 @pytest.mark.postgres
 def test_bench_smoke_reports_every_figure(pg_server: str, tmp_path: Path) -> None:
-    out = tmp_path / "bench.json"
-    subprocess.run(
-        [sys.executable, "-m", "bench", "--scale", "smoke", "--write-seconds", "2", "--long-writes", "64", "--json", str(out)],
-        check=True, timeout=300, capture_output=True,
-    )  # fmt: skip
-    figures = json.loads(out.read_text())
+    figures = bench_figures(
+        tmp_path, "bench", "--scale", "smoke", "--write-seconds", "2", "--long-writes", "64"
+    )
     missing = [name for name in FIGURES if name not in figures]
     assert missing == []
     assert figures["write_http_errors"] == 0
@@ -45,12 +55,9 @@ KPI_FIGURES = [
 
 @pytest.mark.postgres
 def test_kpi_bench_answers_the_same_both_ways(pg_server: str, tmp_path: Path) -> None:
-    out = tmp_path / "kpis.json"
-    subprocess.run(
-        [sys.executable, "-m", "bench.kpis", "--scale", "smoke", "--queries", "4", "--historic", "6", "--json", str(out)],
-        check=True, timeout=300, capture_output=True,
-    )  # fmt: skip
-    figures = json.loads(out.read_text())
+    figures = bench_figures(
+        tmp_path, "bench.kpis", "--scale", "smoke", "--queries", "4", "--historic", "6"
+    )
     assert figures["stored_equals_replayed"] is True
     assert figures["buckets_equal_items"] is True
     assert all(figures[name] > 0 for name in KPI_FIGURES)
@@ -62,12 +69,9 @@ def test_kpi_bench_answers_the_same_both_ways(pg_server: str, tmp_path: Path) ->
 def test_derive_bench_reports_the_cost_per_version_and_the_rebuild_both_ways(
     tmp_path: Path,
 ) -> None:
-    out = tmp_path / "derive.json"
-    subprocess.run(
-        [sys.executable, "-m", "bench.derive", "--repeat", "1", "--cases", "10", "--rounds", "1", "--json", str(out)],
-        check=True, timeout=300, capture_output=True,
-    )  # fmt: skip
-    figures = json.loads(out.read_text())
+    figures = bench_figures(
+        tmp_path, "bench.derive", "--repeat", "1", "--cases", "10", "--rounds", "1"
+    )
     for n in (10, 100, 1000, 5000):
         assert figures[f"full_ms_{n}"] > 0
         assert figures[f"next_ms_{n}"] > 0
@@ -77,21 +81,16 @@ def test_derive_bench_reports_the_cost_per_version_and_the_rebuild_both_ways(
     assert figures["rebuild_events_per_s_full"] > 0
 
 
+@pytest.mark.postgres
 def test_rebuild_bench_reports_the_rebuild_with_and_without_the_kpi_history(
     pg_server: str, tmp_path: Path
 ) -> None:
-    out = tmp_path / "rebuild.json"
-    subprocess.run(
-        [sys.executable, "-m", "bench.rebuild", "--scale", "smoke", "--workers", "2", "--in-place", "no", "--json", str(out)],
-        check=True, timeout=300, capture_output=True,
-    )  # fmt: skip
-    figures = json.loads(out.read_text())
+    figures = bench_figures(
+        tmp_path, "bench.rebuild", "--scale", "smoke", "--workers", "2", "--in-place", "no"
+    )
     assert figures["events"] > 0
     assert "rebuild_in_place_events_per_s" not in figures  # --in-place no
     for name in ("rebuild_w2", "rebuild_w2_without_kpi_history"):
         assert figures[f"{name}_events_per_s"] > 0
-        assert (
-            0
-            < figures[f"{name}_ratio"]
-            == round(figures[f"{name}_events_per_s"] / figures["raw_read_rows_per_s"], 3)
-        )
+        expected = figures[f"{name}_events_per_s"] / figures["raw_read_rows_per_s"]
+        assert figures[f"{name}_ratio"] == pytest.approx(expected, abs=1e-3)
