@@ -311,9 +311,11 @@ class CaseLog(CaseStore):
             return case.version
         raise ConcurrencyExhausted(f"case {case_id} kept changing; try again")
 
-    def import_cases(self, cases: Iterable[Case], chunk: int = 200) -> int:
+    def import_cases(self, cases: Iterable[Case], chunk: int = 200, analyze: bool = True) -> int:
         """Bulk path for imports and demo data: aggregates built through their own commands
-        (rules checked), saved ``chunk`` cases per transaction. Returns the events saved."""
+        (rules checked), saved ``chunk`` cases per transaction; then, unless ``analyze`` is
+        False (a caller that imports in several calls analyzes once, after the last), the
+        store's statistics refreshed (``CaseStore.analyze``). Returns the events saved."""
         saved = 0
         batch: list[Case] = []
         for case in cases:
@@ -323,6 +325,8 @@ class CaseLog(CaseStore):
                 batch = []
         if batch:
             saved += self.save_in_bulk(batch)
+        if analyze and saved:
+            self.analyze()
         return saved
 
     # --- queries --------------------------------------------------------------------
