@@ -18,9 +18,33 @@ import structlog
 import uvicorn
 
 from application.settings import Settings, load_settings
-from storage.config import ConfigError, store_config
+from storage.config import ConfigError, StoreConfig, store_config
 
 log = structlog.get_logger("caselog.serve")
+
+
+def warn_without_autovacuum(store: StoreConfig) -> bool:
+    """PostgreSQL: log a warning when the server runs without autovacuum, which keeps the
+    planner's statistics of growing tables (the event log, the read models) and their
+    visibility maps (the KPI queries' index-only scans) current; True when it warned. Without
+    it, they stay as the last ANALYZE and VACUUM left them (docs/operations.md)."""
+    if store.kind != "postgres":
+        return False
+    import psycopg
+
+    try:
+        with psycopg.connect(store.libpq_url, connect_timeout=5) as conn:
+            row = conn.execute("SHOW autovacuum").fetchone()
+    except psycopg.Error:
+        return False  # the store's own checks report a server that cannot be reached
+    if row is None or row[0] != "off":
+        return False
+    log.warning(
+        "autovacuum_off",
+        hint="statistics and visibility maps go stale as tables grow: turn autovacuum on, "
+        "or run VACUUM (ANALYZE) regularly (docs/operations.md)",
+    )
+    return True
 
 
 def serve(
@@ -43,6 +67,7 @@ def serve(
     configure_logging(level=settings.log_level, fmt=settings.log_format)
     if database_url:
         os.environ["CASELOG_DATABASE_URL"] = database_url
+    warn_without_autovacuum(store_config(database_url or settings.database_url))
     if workers > 1:
         return serve_workers(host, port, settings, projections, workers)
     _check_port_free(host, port)
