@@ -128,6 +128,86 @@ def http_messages(
     return len(latencies) / took, p99, errors, refused
 
 
+IWMO_WRK_SCRIPT = """
+local bodies = {%(bodies)s}
+local headers = {%(headers)s}
+local threads = {}
+local counter = 0
+setup = function(thread)
+  thread:set("tid", counter)
+  counter = counter + 1
+  table.insert(threads, thread)
+end
+refused = 0
+local sent = 0
+request = function()
+  -- each of the 2 threads its own clients (every other one), a stop, its withdrawal and a
+  -- stop again per client in turn, each message with an identification of its own
+  local mine = math.floor((#bodies - tid + 1) / 2)
+  local k = sent %% mine
+  local client = bodies[tid + 1 + 2 * k]
+  local body = client[(math.floor(sent / mine) %% 2) + 1]
+  body = string.gsub(body, "HXXXXXXXXXXX", string.format("H%%02d%%09d", tid, sent))
+  sent = sent + 1
+  return wrk.format("POST", "/v1/iwmo/messages", headers, body)
+end
+response = function(status, hdrs, body)
+  if status == 200 and string.find(body, "wmo308:Client>", 1, true) then
+    refused = refused + 1
+  end
+end
+done = function(summary, latency, requests)
+  local n = 0
+  for _, t in ipairs(threads) do n = n + t:get("refused") end
+  io.write(string.format("RESULT %%d %%d %%f %%d %%d\\n", summary.requests, summary.duration,
+    latency:percentile(99), summary.errors.status + summary.errors.connect +
+    summary.errors.read + summary.errors.write + summary.errors.timeout, n))
+end
+"""
+
+
+def http_messages_wrk(
+    base: str, headers: dict[str, str], clients: list[tuple[str, str]], seconds: float
+) -> tuple[float, float, int, int]:
+    """``http_messages`` driven by wrk (C, 2 threads, 50 connections), the load generator
+    of the JSON write figure: the same messages, a stop, its withdrawal and a stop again per
+    client, each with an identification of its own (set by the script)."""
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+
+    from iwmo import codec
+    from iwmo import examples as ex
+
+    def template(b: str, number: str, status: str) -> str:
+        message = ex.wmo307("HXXXXXXXXXXX", STOP, number, START, START, STOP, status=status, bsn=b)
+        return "[==[" + codec.encode(message, validate=False).decode() + "]==]"
+
+    bodies = ", ".join(
+        "{" + template(b, number, "1") + ", " + template(b, number, "3") + "}"
+        for b, number in clients
+    )
+    lua_headers = ", ".join(
+        f'["{k}"] = "{v}"' for k, v in {**headers, "Content-Type": "application/xml"}.items()
+    )
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+        fh.write(IWMO_WRK_SCRIPT % {"bodies": bodies, "headers": lua_headers})
+    try:
+        out = subprocess.run(
+            [shutil.which("wrk") or "wrk", "-t2", "-c50", f"-d{int(seconds)}s", "--timeout",
+             "30s", "-s", fh.name, base],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout  # fmt: skip
+    finally:
+        os.unlink(fh.name)
+    line = next(x for x in out.splitlines() if x.startswith("RESULT"))
+    _, requests, duration_us, p99_us, errors, refused = line.split()
+    return int(requests) / (int(duration_us) / 1e6), float(p99_us) / 1000, int(errors), int(refused)
+
+
 def measure(
     url: str,
     base: str,
@@ -146,7 +226,14 @@ def measure(
     per_s, clients = cli_import(url, secret, messages, folder)
     figures["iwmo_cli_import_messages"] = messages
     figures["iwmo_cli_import_msgs_per_s"] = per_s
-    per_s, p99, errors, refused = http_messages(base, headers, clients[:50], seconds)
+    import shutil
+
+    if shutil.which("wrk"):  # as the JSON write figure, so the ratio compares the paths
+        figures["iwmo_load_generator"] = "wrk -t2 -c50"
+        per_s, p99, errors, refused = http_messages_wrk(base, headers, clients[:50], seconds)
+    else:
+        figures["iwmo_load_generator"] = "httpx asyncio, 50 clients"
+        per_s, p99, errors, refused = http_messages(base, headers, clients[:50], seconds)
     figures["iwmo_http_msgs_per_s"] = per_s
     figures["iwmo_http_p99_ms"] = p99
     figures["iwmo_http_errors"] = errors

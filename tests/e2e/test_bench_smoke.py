@@ -19,6 +19,7 @@ FIGURES = [
     *(f"write_ms_p50_{n}" for n in (10, 100, 1000, 5000)),
     *(f"case_read_ms_p95_{n}" for n in (10, 100, 1000, 5000)),
     "long_case_write_ratio", "long_case_read_ratio", "catch_up_after_writes_s",
+    "iwmo_cli_import_msgs_per_s", "iwmo_http_msgs_per_s", "iwmo_http_p99_ms", "iwmo_http_ratio",
 ]  # fmt: skip
 
 
@@ -43,7 +44,11 @@ def test_bench_smoke_reports_every_figure(pg_server: str, tmp_path: Path) -> Non
     missing = [name for name in FIGURES if name not in figures]
     assert missing == []
     assert figures["write_http_errors"] == 0
+    assert figures["iwmo_http_errors"] == 0
     assert all(figures[name] > 0 for name in FIGURES)
+    # the iWmo messages and the JSON writes driven by the same load generator (wrk when
+    # installed), so their ratio compares the two paths
+    assert figures["iwmo_load_generator"].split()[0] == figures["load_generator"].split()[0]
 
 
 KPI_FIGURES = [
