@@ -490,31 +490,40 @@ end
 """
 
 
-def write_load_wrk(base: str, case_ids: list[str], seconds: float) -> tuple[float, float, int]:
-    """wrk (C, two threads, 50 connections): a load generator that is not the bottleneck."""
-    t = token("provider", provider="aanbieder-a")["Authorization"].split()[1]
-    script = WRK_SCRIPT % {"ids": ", ".join(f'"{c}"' for c in case_ids), "token": t}
+def run_wrk(script: str, base: str, seconds: float) -> list[str]:
+    """Run wrk (C, two threads, 50 connections: a load generator that is not the bottleneck)
+    with a Lua ``script`` whose ``done`` writes one line ``RESULT requests duration_us p99_us
+    errors ...``; that line's fields after ``RESULT``."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
         fh.write(script)
-    out = subprocess.run(
-        [
-            shutil.which("wrk") or "wrk",
-            "-t2",
-            "-c50",
-            f"-d{int(seconds)}s",
-            "--timeout",
-            "30s",
-            "-s",
-            fh.name,
-            base,
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    os.unlink(fh.name)
+    try:
+        out = subprocess.run(
+            [
+                shutil.which("wrk") or "wrk",
+                "-t2",
+                "-c50",
+                f"-d{int(seconds)}s",
+                "--timeout",
+                "30s",
+                "-s",
+                fh.name,
+                base,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    finally:
+        os.unlink(fh.name)
     line = next(x for x in out.splitlines() if x.startswith("RESULT"))
-    _, requests, duration_us, p99_us, errors = line.split()
+    return line.split()[1:]
+
+
+def write_load_wrk(base: str, case_ids: list[str], seconds: float) -> tuple[float, float, int]:
+    """Contacts to ``case_ids`` driven by wrk: (writes/s, p99 ms, errors)."""
+    t = token("provider", provider="aanbieder-a")["Authorization"].split()[1]
+    script = WRK_SCRIPT % {"ids": ", ".join(f'"{c}"' for c in case_ids), "token": t}
+    requests, duration_us, p99_us, errors = run_wrk(script, base, seconds)
     return int(requests) / (int(duration_us) / 1e6), float(p99_us) / 1000, int(errors)
 
 

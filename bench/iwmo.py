@@ -172,11 +172,7 @@ def http_messages_wrk(
     """``http_messages`` driven by wrk (C, 2 threads, 50 connections), the load generator
     of the JSON write figure: the same messages, a stop, its withdrawal and a stop again per
     client, each with an identification of its own (set by the script)."""
-    import os
-    import shutil
-    import subprocess
-    import tempfile
-
+    from bench.__main__ import run_wrk
     from iwmo import codec
     from iwmo import examples as ex
 
@@ -191,20 +187,8 @@ def http_messages_wrk(
     lua_headers = ", ".join(
         f'["{k}"] = "{v}"' for k, v in {**headers, "Content-Type": "application/xml"}.items()
     )
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
-        fh.write(IWMO_WRK_SCRIPT % {"bodies": bodies, "headers": lua_headers})
-    try:
-        out = subprocess.run(
-            [shutil.which("wrk") or "wrk", "-t2", "-c50", f"-d{int(seconds)}s", "--timeout",
-             "30s", "-s", fh.name, base],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout  # fmt: skip
-    finally:
-        os.unlink(fh.name)
-    line = next(x for x in out.splitlines() if x.startswith("RESULT"))
-    _, requests, duration_us, p99_us, errors, refused = line.split()
+    script = IWMO_WRK_SCRIPT % {"bodies": bodies, "headers": lua_headers}
+    requests, duration_us, p99_us, errors, refused = run_wrk(script, base, seconds)
     return int(requests) / (int(duration_us) / 1e6), float(p99_us) / 1000, int(errors), int(refused)
 
 

@@ -30,6 +30,7 @@ from bench.__main__ import (
     make_database,
     prepare_write_targets,
     raw_single_row_txn,
+    run_wrk,
     token,
     vm_hwm_mb,
     wait_healthy,
@@ -75,18 +76,7 @@ def wrk_writes(
         "keyed": "true" if keyed else "false",
         "run": run,
     }
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
-        fh.write(script)
-    try:
-        out = subprocess.run(
-            [shutil.which("wrk") or "wrk", "-t2", "-c50", f"-d{int(seconds)}s", "--timeout",
-             "30s", "-s", fh.name, base],
-            check=True, capture_output=True, text=True,
-        ).stdout  # fmt: skip
-    finally:
-        os.unlink(fh.name)
-    line = next(x for x in out.splitlines() if x.startswith("RESULT"))
-    _, requests, duration_us, p99_us, errors = line.split()
+    requests, duration_us, p99_us, errors = run_wrk(script, base, seconds)
     return int(requests) / (int(duration_us) / 1e6), float(p99_us) / 1000, int(errors)
 
 
